@@ -1,0 +1,83 @@
+"""Log file naming on disk: `NAME-stdout.log`, then `.1` (newest backup), `.2`, ...; opening and rotating."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = [
+    "Remove",
+    "Rename",
+    "log_path",
+    "numbered_backups",
+    "open_append",
+    "remove_file",
+    "rotated_paths",
+    "shift_backups",
+]
+
+Rename = Callable[[Path, Path], None]
+Remove = Callable[[Path], None]
+
+
+def log_path(logs_dir: Path, service: str, stream: str) -> Path:
+    """Where a service's stream ("stdout" or "stderr") is logged."""
+    return logs_dir / f"{service}-{stream}.log"
+
+
+def open_append(path: Path) -> BinaryIO:
+    # Unbuffered: each sink write is one write(2) of a whole pipe read, so the file is always current
+    # for `tail` and the API, and there is no buffer to flush. O_APPEND comes with mode "a".
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "ab", buffering=0)  # the sink owns the handle
+
+
+def remove_file(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def numbered_backups(path: Path) -> list[tuple[int, Path]]:
+    """The existing `path.N` files as (N, path), sorted by N: newest first."""
+    prefix = path.name + "."
+    found: list[tuple[int, Path]] = []
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        suffix = entry.name[len(prefix) :]
+        if entry.name.startswith(prefix) and suffix.isdigit() and suffix.isascii():
+            found.append((int(suffix), entry))
+    return sorted(found)
+
+
+def shift_backups(
+    path: Path, backups: int, *, rename: Rename = os.replace, remove: Remove = remove_file
+) -> None:
+    """Rotates `path` away: to `path.1`, older backups moving up by one; backups 0 removes it.
+
+    Only the slots up to the first missing one are moved, so a rotation that failed half-way (the
+    current file held open by another program: WinError 32) can be retried without losing a backup.
+    Raises OSError at the first step that fails; nothing after it is touched.
+    """
+    if not path.exists():
+        return
+    if backups <= 0:
+        remove(path)
+        return
+    slots = [path.with_name(f"{path.name}.{i}") for i in range(1, backups + 1)]
+    gap = next((i for i, slot in enumerate(slots) if not slot.exists()), None)
+    if gap is None:
+        remove(slots[-1])
+        gap = backups - 1
+    for i in range(gap, 0, -1):
+        rename(slots[i - 1], slots[i])
+    rename(path, slots[0])
+
+
+def rotated_paths(path: Path) -> list[Path]:
+    """[path, path.1, path.2, ...] for those that exist, newest first."""
+    current = [path] if path.exists() else []
+    return current + [p for _, p in numbered_backups(path)]

@@ -1,0 +1,422 @@
+from __future__ import annotations
+
+import errno
+import os
+import random
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import anyio
+import pytest
+
+from orchestrator.logfiles import open_append, shift_backups
+from orchestrator.logsink import LogSink, ReceiveStreamSource, enlarge_pipe, pump
+from orchestrator.spec import LogSpec
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, OSError | None]] = []
+
+    def __call__(self, kind: str, exc: OSError | None) -> None:
+        self.calls.append((kind, exc))
+
+    @property
+    def kinds(self) -> list[str]:
+        return [k for k, _ in self.calls]
+
+
+@pytest.fixture(autouse=True)
+def _close_sinks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every sink a test makes is closed at its end, so no file handle outlives the test."""
+    made: list[LogSink] = []
+    real_init = LogSink.__init__
+
+    def init(self: LogSink, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(LogSink, "__init__", init)
+    yield
+    for sink in made:
+        sink.close()
+
+
+def spec(tmp_path: Path, max_size: int = 64 * 1024, backups: int = 5, timestamps: bool = False) -> LogSpec:
+    return LogSpec(dir=tmp_path, max_size=max_size, backups=backups, timestamps=timestamps)
+
+
+def all_bytes(sink: LogSink) -> bytes:
+    return b"".join(p.read_bytes() for p in reversed(sink.rotated_paths()))
+
+
+def numbered(count: int) -> list[bytes]:
+    return [b"line %07d %s\n" % (i, b"x" * (i % 37)) for i in range(count)]
+
+
+def write_in_random_chunks(sink: LogSink, data: bytes, seed: int, biggest: int = 20_000) -> None:
+    rng = random.Random(seed)
+    pos = 0
+    while pos < len(data):
+        step = rng.randint(1, biggest)
+        sink.write(data[pos : pos + step])
+        pos += step
+
+
+def test_many_lines_across_rotations_are_all_there_once_in_order(tmp_path: Path) -> None:
+    lines = numbered(200_000)
+    data = b"".join(lines)
+    sink = LogSink(tmp_path / "svc-stdout.log", spec(tmp_path, max_size=64 * 1024, backups=1000))
+    write_in_random_chunks(sink, data, seed=1)
+    sink.close()
+
+    paths = sink.rotated_paths()
+    assert len(paths) > 20
+    assert paths[0] == sink.path
+    assert paths[1:] == [sink.path.with_name(f"svc-stdout.log.{i}") for i in range(1, len(paths))]
+    assert all_bytes(sink) == data
+    for p in paths:
+        content = p.read_bytes()
+        assert content.endswith(b"\n")
+        assert len(content) <= 64 * 1024
+    assert sink.bytes_written == len(data)
+    assert sink.bytes_dropped == 0
+
+
+def test_line_longer_than_max_size_is_whole_in_its_own_file(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=100, backups=10))
+    long = b"L" * 1000 + b"\n"
+    sink.write(b"short\n")
+    sink.write(long[:500])  # known to be too long when it starts: rotate before it
+    sink.write(long[500:] + b"after\n")
+    sink.close()
+    contents = [p.read_bytes() for p in reversed(sink.rotated_paths())]
+    assert contents == [b"short\n", long, b"after\n"]
+
+
+def test_long_line_arriving_in_small_pieces_stays_whole(tmp_path: Path) -> None:
+    # Its start fits, so it starts in the current file (output is never held back); then it is finished
+    # there, and the file rotates after it.
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=100, backups=10))
+    long = b"L" * 1000 + b"\n"
+    sink.write(b"short\n")
+    for i in range(0, len(long), 64):
+        sink.write(long[i : i + 64])
+    sink.write(b"after\n")
+    contents = [p.read_bytes() for p in reversed(sink.rotated_paths())]
+    assert contents == [b"short\n" + long, b"after\n"]
+
+
+def test_bytes_kept_exactly_invalid_utf8_and_final_partial_line(tmp_path: Path) -> None:
+    data = b"ok\r\n\xff\xfe bad \x80\x00 bytes\n" + b"no newline at the end \xc3"
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=0))
+    sink.write(data[:7])
+    sink.write(data[7:])
+    sink.close()
+    assert sink.path.read_bytes() == data
+
+
+def test_backups_limit_removes_the_oldest(tmp_path: Path) -> None:
+    lines = numbered(1000)
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=1000, backups=2))
+    for line in lines:
+        sink.write(line)
+    paths = sink.rotated_paths()
+    assert [p.name for p in paths] == ["a.log", "a.log.1", "a.log.2"]
+    kept = all_bytes(sink)
+    assert b"".join(lines).endswith(kept)
+    assert kept.startswith(b"line ")  # starts on a line
+
+
+def test_backups_zero_drops_the_old_data(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=100, backups=0))
+    for line in numbered(100):
+        sink.write(line)
+    assert sink.rotated_paths() == [sink.path]
+    content = sink.path.read_bytes()
+    assert 0 < len(content) <= 100
+    assert content.endswith(b"line 0000099 " + b"x" * (99 % 37) + b"\n")
+
+
+def test_max_size_zero_never_rotates(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=0))
+    data = b"".join(numbered(20_000))
+    write_in_random_chunks(sink, data, seed=2)
+    assert sink.rotated_paths() == [sink.path]
+    assert sink.path.read_bytes() == data
+
+
+def test_reopening_an_existing_file_appends_and_respects_its_size(tmp_path: Path) -> None:
+    path = tmp_path / "a.log"
+    path.write_bytes(b"x" * 90 + b"\n")
+    sink = LogSink(path, spec(tmp_path, max_size=100, backups=3))
+    sink.write(b"0123456789\n")
+    assert path.with_name("a.log.1").read_bytes() == b"x" * 90 + b"\n"
+    assert path.read_bytes() == b"0123456789\n"
+
+
+def test_missing_log_dir_is_created_on_first_write(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "a.log"
+    sink = LogSink(path, spec(tmp_path))
+    assert not path.parent.exists()  # lazily: constructing does nothing
+    sink.write(b"hi\n")
+    assert path.read_bytes() == b"hi\n"
+
+
+def test_unwritable_dir_is_a_drop_episode_then_recovers(tmp_path: Path) -> None:
+    blocker = tmp_path / "logs"
+    blocker.write_bytes(b"a file where the log dir should be")
+    rec = Recorder()
+    sink = LogSink(blocker / "a.log", spec(tmp_path), on_error=rec)
+    sink.write(b"lost 1\n")
+    sink.write(b"lost 2\n")
+    assert rec.kinds == ["write_failed"]
+    assert isinstance(rec.calls[0][1], OSError)
+    assert sink.bytes_dropped == 14
+    assert sink.bytes_written == 0
+
+    blocker.unlink()
+    sink.write(b"kept\n")
+    assert rec.kinds == ["write_failed", "write_recovered"]
+    assert sink.episode_dropped == 14
+    assert sink.path.read_bytes() == b"kept\n"
+
+    blocker_again = sink.path  # a second episode is reported again
+    sink.close()
+    blocker_again.unlink()
+    blocker_again.mkdir()  # the log path is now a directory: opening fails
+    sink.write(b"lost 3\n")
+    assert rec.kinds == ["write_failed", "write_recovered", "write_failed"]
+    assert sink.episode_dropped == 7
+    assert sink.bytes_dropped == 21
+
+
+class FlakyFile:
+    """A real file whose writes fail with ENOSPC while `full` is set, after accepting `partial` bytes."""
+
+    def __init__(self, path: Path, state: dict[str, int]) -> None:
+        self._f = open_append(path)
+        self._state = state
+
+    def write(self, data: bytes | memoryview) -> int:
+        if self._state["full"]:
+            if self._state["partial"]:
+                n = self._f.write(bytes(data[: self._state["partial"]]))
+                self._state["partial"] = 0
+                return n
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self._f.write(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def test_disk_full_counts_dropped_bytes_once_per_episode(tmp_path: Path) -> None:
+    state = {"full": 0, "partial": 0}
+    rec = Recorder()
+
+    def opener(path: Path) -> BinaryIO:
+        return FlakyFile(path, state)  # type: ignore[return-value]
+
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=0), on_error=rec, opener=opener)
+    sink.write(b"one\n")
+    state.update(full=1, partial=3)
+    sink.write(b"two\n")  # "two" is written, the newline is lost
+    sink.write(b"three\n")
+    assert rec.kinds == ["write_failed"]
+    assert rec.calls[0][1] is not None and rec.calls[0][1].errno == errno.ENOSPC
+    assert (sink.bytes_written, sink.bytes_dropped) == (7, 7)
+    state.update(full=0)
+    sink.write(b"four\n")
+    assert rec.kinds == ["write_failed", "write_recovered"]
+    assert sink.episode_dropped == 7
+    assert sink.path.read_bytes() == b"one\ntwofour\n"
+
+
+def test_rename_failure_keeps_writing_and_retries_later(tmp_path: Path) -> None:
+    held = {"on": True}
+    attempts: list[Path] = []
+    now = [0.0]
+
+    def rename(src: Path, dst: Path) -> None:
+        attempts.append(src)
+        if held["on"] and src.name == "a.log":
+            raise PermissionError(13, "The process cannot access the file (WinError 32)")
+        os.replace(src, dst)
+
+    rec = Recorder()
+    sink = LogSink(
+        tmp_path / "a.log",
+        spec(tmp_path, max_size=1000, backups=50),
+        on_error=rec,
+        rename=rename,
+        clock=lambda: now[0],
+    )
+    lines = numbered(400)
+    for line in lines[:100]:
+        sink.write(line)
+    assert rec.kinds == ["rotate_failed"]
+    assert sink.rotated_paths() == [sink.path]  # all in the current file, beyond max_size
+    tries = len(attempts)
+    assert 1 < tries < 30  # retried every max_size/10 bytes, not on every line
+
+    now[0] += 1.5
+    sink.write(lines[100])
+    assert len(attempts) == tries + 1  # the time also triggers a retry
+    held["on"] = False
+    for line in lines[101:]:
+        sink.write(line)
+    assert rec.kinds == ["rotate_failed"]
+    assert len(sink.rotated_paths()) > 3
+    assert all_bytes(sink) == b"".join(lines)
+
+
+def test_half_done_rotation_is_retried_without_losing_a_backup(tmp_path: Path) -> None:
+    path = tmp_path / "a.log"
+    for name, content in [
+        ("a.log", b"cur\n"),
+        ("a.log.1", b"one\n"),
+        ("a.log.2", b"two\n"),
+        ("a.log.3", b"3\n"),
+    ]:
+        (tmp_path / name).write_bytes(content)
+
+    def held(src: Path, dst: Path) -> None:
+        if src == path:
+            raise PermissionError(13, "WinError 32")
+        os.replace(src, dst)
+
+    with pytest.raises(PermissionError):
+        shift_backups(path, 3, rename=held)
+    shift_backups(path, 3)  # the retry fills the gap at .1 and removes nothing more
+    got = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert got == {"a.log.1": b"cur\n", "a.log.2": b"one\n", "a.log.3": b"two\n"}
+
+
+TS = rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d "
+
+
+def test_timestamps_one_prefix_per_line_across_writes(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=0, timestamps=True))
+    for piece in [b"hel", b"lo\nwor", b"ld\n", b"\n", b"a\nb\nc", b"\n", b"partial"]:
+        sink.write(piece)
+    lines = sink.path.read_bytes().split(b"\n")
+    bodies = [b"hello", b"world", b"", b"a", b"b", b"c", b"partial"]
+    assert len(lines) == len(bodies)
+    for line, body in zip(lines, bodies, strict=True):
+        assert re.fullmatch(TS + re.escape(body), line), line
+
+
+def test_listeners_get_each_chunk_and_a_failing_one_is_removed(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path))
+    got: list[bytes] = []
+
+    def broken(data: bytes) -> None:
+        raise RuntimeError("client went away")
+
+    sink.add_listener(got.append)
+    sink.add_listener(broken)
+    sink.write(b"a\n")
+    sink.write(b"b")
+    sink.remove_listener(got.append)
+    sink.write(b"c\n")
+    assert got == [b"a\n", b"b"]
+    sink.remove_listener(broken)  # already gone: no error
+
+
+def test_reconfigure_moves_to_the_new_place_and_limits(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path / "old" / "a.log", spec(tmp_path, max_size=0))
+    sink.write(b"before\n")
+    new = tmp_path / "new" / "a.log"
+    sink.reconfigure(new, spec(tmp_path, max_size=10, backups=1))
+    sink.write(b"after 1\n")
+    sink.write(b"after 2\n")
+    assert (tmp_path / "old" / "a.log").read_bytes() == b"before\n"
+    assert [p.read_bytes() for p in sink.rotated_paths()] == [b"after 2\n", b"after 1\n"]
+
+
+def test_reconfigure_with_fewer_backups_prunes_on_next_rotation(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=10, backups=5))
+    for line in numbered(8):
+        sink.write(line)
+    assert len(sink.rotated_paths()) == 6
+    sink.reconfigure(sink.path, spec(tmp_path, max_size=10, backups=2))
+    sink.write(b"z\n")
+    assert [p.name for p in sink.rotated_paths()] == ["a.log", "a.log.1", "a.log.2"]
+
+
+CHILD = """
+import sys
+out = sys.stdout.buffer
+for i in range(100_000):
+    out.write(b"child line %06d\\n" % i)
+out.write(b"last without newline")
+"""
+
+
+async def test_pump_a_real_child(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path / "c.log", spec(tmp_path, max_size=256 * 1024, backups=100))
+    with anyio.fail_after(30):
+        async with await anyio.open_process([sys.executable, "-u", "-c", CHILD]) as proc:
+            assert proc.stdout is not None
+            await pump(ReceiveStreamSource(proc.stdout), sink)
+            assert await proc.wait() == 0
+    expected = b"".join(b"child line %06d\n" % i for i in range(100_000)) + b"last without newline"
+    assert all_bytes(sink) == expected
+    assert len(sink.rotated_paths()) > 5
+
+
+class ScriptedSource:
+    """Gives its chunks, then blocks until cancelled."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = list(chunks)
+
+    async def read(self, n: int) -> bytes:
+        if self._chunks:
+            return self._chunks.pop(0)
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+async def test_pump_stops_on_cancel_after_writing_what_it_read(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path))
+    done = anyio.Event()
+    sink.add_listener(lambda data: done.set() if data.endswith(b"3\n") else None)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump, ScriptedSource([b"1\n", b"2\n", b"3\n"]), sink)
+            await done.wait()
+            tg.cancel_scope.cancel()
+    assert sink.path.read_bytes() == b"1\n2\n3\n"
+
+
+async def test_pump_eof_on_a_plain_source(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path))
+
+    class Eof(ScriptedSource):
+        async def read(self, n: int) -> bytes:
+            return self._chunks.pop(0) if self._chunks else b""
+
+    await pump(Eof([b"a", b"b\n"]), sink)
+    assert sink.path.read_bytes() == b"ab\n"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux only")
+def test_enlarge_pipe() -> None:
+    r, w = os.pipe()
+    try:
+        size = enlarge_pipe(r)
+        assert size is None or size >= 1 << 20
+    finally:
+        os.close(r)
+        os.close(w)
