@@ -92,7 +92,8 @@ class LogSink:
     # -- public -------------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        """Appends `data` (rotating as needed), then gives it to the listeners. Never raises."""
+        """Appends `data` (rotating as needed), then gives it to the listeners, even if the disk refused
+        it (live followers still see the output). Never raises."""
         if not data:
             return
         if self._spec.timestamps:
