@@ -1,0 +1,62 @@
+"""Durations and sizes as people write them in a config file: "15s", "5m", "10MB"."""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = ["parse_duration", "parse_size"]
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Binary multiples throughout: 10MB means 10 MiB, like most log-rotation tools read it.
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1024,
+    "kib": 1024,
+    "mb": 1024**2,
+    "mib": 1024**2,
+    "gb": 1024**3,
+    "gib": 1024**3,
+    "tb": 1024**4,
+    "tib": 1024**4,
+}
+_NUMBER_UNIT = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from "500ms", "15s", "5m", "1h", or a bare number of seconds."""
+    expected = "expected a duration like 15s, 500ms, 5m or 1h"
+    seconds = _parse(value, _DURATION_UNITS, expected, default_unit="s")
+    return float(seconds)
+
+
+def parse_size(value: object) -> int:
+    """Bytes from "512KB", "10MB", "1GB" (binary multiples, KiB/MiB/GiB too), or a bare number of bytes."""
+    expected = "expected a size like 512KB, 10MB or 1GB"
+    size = _parse(value, _SIZE_UNITS, expected, default_unit="b")
+    if size != int(size):
+        raise ValueError(f"{expected}, got {value!r} (not a whole number of bytes)")
+    return int(size)
+
+
+def _parse(
+    value: object, units: dict[str, float] | dict[str, int], expected: str, default_unit: str
+) -> float:
+    # bool is an int subclass: `true` is never a meaningful duration or size.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{expected}, got {value!r}")
+    negative = f"{expected}, got {value!r} (must not be negative)"
+    if isinstance(value, str):
+        match = _NUMBER_UNIT.fullmatch(value)
+        if match is None:
+            raise ValueError(negative if value.strip().startswith("-") else f"{expected}, got {value!r}")
+        number, unit = float(match[1]), (match[2].lower() or default_unit)
+        if unit not in units:
+            raise ValueError(f"{expected}, got {value!r} (unknown unit {match[2]!r})")
+    else:
+        number, unit = float(value), default_unit
+    if not math.isfinite(number):
+        raise ValueError(f"{expected}, got {value!r}")
+    if number < 0:
+        raise ValueError(negative)
+    return number * units[unit]
