@@ -96,12 +96,10 @@ def parse_config(text: str, path: Path, environ: Mapping[str, str] | None = None
     env = dict(os.environ if environ is None else environ)
     env.setdefault("PYTHON", sys.executable)
     parsed = load_yaml(text, str(path), env)
-    r = Reader(str(path), parsed.lines)
-    r.issues.extend(parsed.issues)
-    data = parsed.data
-    if parsed.issues and data is None:
-        raise ConfigError(r.issues)
-    config = _read_top(r, data, path)
+    if parsed.issues and parsed.data is None:
+        raise ConfigError(parsed.issues)  # not YAML: nothing more to check
+    r = Reader(str(path), parsed.lines, parsed.issues)
+    config = _read_top(r, parsed.data, path)
     if r.issues:
         raise ConfigError(sorted(r.issues, key=lambda i: (i.line is None, i.line or 0)))
     return config

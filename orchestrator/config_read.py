@@ -156,10 +156,12 @@ def resolve_path(path: str, base: Path) -> str:
 class Reader:
     """Collects issues; every method returns what it could read and records what it could not."""
 
-    def __init__(self, file: str, lines: Mapping[KeyPath, int]) -> None:
+    def __init__(
+        self, file: str, lines: Mapping[KeyPath, int], issues: list[ConfigIssue] | None = None
+    ) -> None:
         self.file = file
         self.lines = lines
-        self.issues: list[ConfigIssue] = []
+        self.issues: list[ConfigIssue] = list(issues or [])
 
     def line(self, path: KeyPath) -> int | None:
         while path not in self.lines and path:
@@ -174,7 +176,9 @@ class Reader:
         try:
             return converter(value)
         except ValueError as exc:
-            self.issue(path, str(exc))
+            # A value already reported (say an unset ${VAR} that expanded to "") needs no second issue.
+            if not any(issue.key_path == format_path(path) for issue in self.issues):
+                self.issue(path, str(exc))
             return None
 
     def mapping(self, value: Any, path: KeyPath, allowed: Collection[str]) -> dict[str, Any] | None:

@@ -96,7 +96,9 @@ def read_service(r: Reader, name: str, value: Any, defaults: Defaults, base: Pat
     path: KeyPath = ("services", name)
     if not NAME.fullmatch(name):
         r.issue(path, f"bad service name {name!r}: use only letters, digits, '_', '.' and '-'")
-    raw = r.mapping(value, path, SERVICE_KEYS) or {}
+    raw = r.mapping(value, path, SERVICE_KEYS)
+    if raw is None:  # not a mapping (already reported): nothing more to read
+        return ServiceSpec(name=name, command=(), line=r.line(path))
     comfy = _comfy(r, raw.get("comfy", False), (*path, "comfy"))
     own_restart = r.fields(raw.get("restart"), (*path, "restart"), RESTART)
     return ServiceSpec(

@@ -679,3 +679,15 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
 def test_two_documents_are_a_syntax_error(tmp_path: Path) -> None:
     issue = only_issue(tmp_path, "services: {}\n---\nservices: {}\n")
     assert issue.line == 2 and issue.message.startswith("invalid YAML")
+
+
+def test_an_unset_variable_is_reported_once(tmp_path: Path) -> None:
+    issue = only_issue(tmp_path, "api:\n  listen: ${LISTEN}\n")
+    assert (issue.line, issue.key_path) == (2, "api.listen")
+    assert issue.message.startswith("environment variable LISTEN is not set")
+
+
+def test_a_service_that_is_not_a_mapping(tmp_path: Path) -> None:
+    issue = only_issue(tmp_path, "services:\n  a: [x]\n")
+    assert (issue.line, issue.key_path) == (2, "services.a")
+    assert issue.message.startswith("expected a mapping with keys command, cwd")
