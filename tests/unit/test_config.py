@@ -691,3 +691,12 @@ def test_a_service_that_is_not_a_mapping(tmp_path: Path) -> None:
     issue = only_issue(tmp_path, "services:\n  a: [x]\n")
     assert (issue.line, issue.key_path) == (2, "services.a")
     assert issue.message.startswith("expected a mapping with keys command, cwd")
+
+
+def test_command_strings_split_with_windows_rules_on_windows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "platform", "win32")
+    text = "services:\n  a:\n    command: '\"C:\\Program Files\\x.exe\" --dir C:\\data\\'\n"
+    config = load_config(write(tmp_path, text), {})
+    assert config.services["a"].command == ("C:\\Program Files\\x.exe", "--dir", "C:\\data\\")
