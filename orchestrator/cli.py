@@ -1,0 +1,87 @@
+"""The `orchestrator` command. The only place that turns outcomes into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+
+from orchestrator import __version__
+from orchestrator.config import default_config_path, load_config
+from orchestrator.errors import ConfigError
+from orchestrator.logconfig import configure_logging
+from orchestrator.spec import Config
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _load(args: argparse.Namespace) -> Config | None:
+    path = Path(args.config) if args.config else default_config_path(os.environ)
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"error: invalid config {path}:", file=sys.stderr)
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return None
+    except OSError as exc:
+        print(f"error: cannot read config {path}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_FAILED
+    print(f"{config.path}: ok, {len(config.services)} service(s)")
+    for spec in config.services.values():
+        deps = ", ".join(f"{d.name}:{d.condition.value}" for d in spec.depends_on) or "-"
+        health = spec.health.url if spec.health else "-"
+        print(f"  {spec.name}: {' '.join(spec.command)}  [restart {spec.restart.policy.value}"
+              f" x{spec.restart.attempts}, depends_on {deps}, health {health}]")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_FAILED
+    from orchestrator.app import run  # imported late: `check` must not pay for the server stack
+
+    logs = config.logs
+    configure_logging(logs.dir / "orchestrator.log", max_bytes=logs.max_size or 2**62,
+                      backups=logs.backups, level=logging.DEBUG if args.verbose else logging.INFO)
+    print(f"orchestrator {__version__}: {len(config.services)} service(s) from {config.path}", flush=True)
+    print(f"logs: {logs.dir}", flush=True)
+    anyio.run(run, config)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orchestrator", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", help="config file (default: $ORCHESTRATOR_CONFIG or ./supervisor.yaml)")
+    run = sub.add_parser("run", parents=[common], help="run the supervisor in the foreground")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check", parents=[common], help="validate a config file")
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -1,0 +1,199 @@
+"""POSIX process control: own session per child, group signals, parent-death signal, fd pipes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import anyio
+import psutil
+
+from orchestrator.errors import SpawnError
+from orchestrator.platform import Child, LeftoverRecord
+
+__all__ = ["PipeSource", "PosixChild", "PosixPlatform"]
+
+_PR_SET_PDEATHSIG = 1
+_F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe lets a fast writer run ahead of our reads
+_PIPE_SIZE = 1 << 20
+_RESET_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGPIPE", "SIGUSR1", "SIGUSR2")
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover - exotic libc
+        return None
+    return fn
+
+
+class PipeSource:
+    """The read end of a pipe, read with large non-blocking reads on the event loop."""
+
+    def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self._fd: int | None = fd
+
+    async def read(self, n: int = 1 << 20, /) -> bytes:
+        while self._fd is not None:
+            try:
+                data = os.read(self._fd, n)
+            except BlockingIOError:
+                await anyio.wait_readable(self._fd)
+                continue
+            if not data:
+                self.close()
+            return data
+        return b""
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
+class PosixChild:
+    def __init__(self, proc: asyncio.subprocess.Process, stdout: PipeSource, stderr: PipeSource) -> None:
+        self.pid = proc.pid
+        self._proc = proc
+        self.stdout = stdout
+        self.stderr = stderr
+        try:
+            self.create_time = psutil.Process(proc.pid).create_time()
+        except psutil.Error:  # it may already be gone; the state file then records 0
+            self.create_time = 0.0
+
+    async def wait(self) -> int:
+        return await self._proc.wait()
+
+
+def _pipe() -> tuple[int, int]:
+    r, w = os.pipe()
+    with contextlib.suppress(OSError):  # not Linux, or over /proc/sys/fs/pipe-max-size
+        import fcntl
+
+        fcntl.fcntl(r, _F_SETPIPE_SZ, _PIPE_SIZE)
+    return r, w
+
+
+def _check_spawnable(argv: Sequence[str], cwd: str | None, env: Mapping[str, str]) -> None:
+    """Name the path that is missing or forbidden, before fork makes the error vague."""
+    if cwd is not None and not Path(cwd).is_dir():
+        raise SpawnError(argv[0], f"working directory not found: {cwd}")
+    exe = argv[0]
+    if os.sep in exe:
+        path = Path(cwd or ".", exe) if not os.path.isabs(exe) else Path(exe)
+        if not path.exists():
+            raise SpawnError(exe, f"executable not found: {path}")
+        if not os.access(path, os.X_OK) or path.is_dir():
+            raise SpawnError(exe, f"permission denied: {path} is not executable")
+    elif shutil.which(exe, path=env.get("PATH", os.defpath)) is None:
+        raise SpawnError(exe, f"executable not found on PATH: {exe}")
+
+
+class PosixPlatform:
+    name = "posix"
+
+    def __init__(self) -> None:
+        self._prctl = _load_prctl()
+        self._reset = [getattr(signal, n) for n in _RESET_SIGNALS if hasattr(signal, n)]
+
+    def _preexec(self) -> None:
+        # Runs in the child between fork and exec: die with the supervisor, and start with default
+        # signal dispositions even if we were started with SIGINT ignored (a shell's `&` does that).
+        if self._prctl is not None:
+            self._prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        for sig in self._reset:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+    async def spawn(self, argv: Sequence[str], *, cwd: str | None, env: Mapping[str, str]) -> PosixChild:
+        _check_spawnable(argv, cwd, env)
+        out_r, out_w = _pipe()
+        err_r, err_w = _pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                cwd=cwd,
+                env=dict(env),
+                start_new_session=True,  # own group: a console Ctrl+C reaches us alone
+                preexec_fn=self._preexec,
+            )
+        except OSError as exc:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise SpawnError(argv[0], f"{exc.strerror or exc}: {exc.filename or argv[0]}") from exc
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        return PosixChild(proc, PipeSource(out_r), PipeSource(err_r))
+
+    def signal_tree(self, child: Child, signal_name: str) -> None:
+        sig = getattr(signal, signal_name, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, sig)
+
+    def kill_tree(self, child: Child) -> None:
+        _kill_group_and_descendants(child.pid)
+
+    def tree_alive(self, child: Child) -> bool:
+        return bool(_live_members(child.pid))
+
+    def reap_leftovers(self, records: Sequence[LeftoverRecord]) -> list[str]:
+        killed: list[str] = []
+        for rec in records:
+            pgid, born = rec.get("pid"), rec.get("create_time")
+            if not isinstance(pgid, int) or not isinstance(born, (int, float)):
+                continue
+            # Same group id and born no earlier than our child: a recycled pid cannot match both.
+            for proc in _live_members(pgid):
+                with contextlib.suppress(psutil.Error):
+                    if proc.create_time() >= float(born) - 0.01:
+                        killed.append(f"{rec.get('service')}: pid {proc.pid} ({proc.name()})")
+                        proc.kill()
+        return killed
+
+
+def _live_members(pgid: int) -> list[psutil.Process]:
+    """Processes of the group that are not zombies (a zombie holds no port and no file)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return []
+    except PermissionError:  # pragma: no cover - someone else's group: not ours to judge
+        return []
+    members = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                members.append(proc)
+    return members
+
+
+def _kill_group_and_descendants(pgid: int) -> None:
+    # Descendants that moved to a group of their own are still found through the parent links.
+    with contextlib.suppress(psutil.Error):
+        for proc in psutil.Process(pgid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    except OSError as exc:  # pragma: no cover - EPERM on a group we do not own
+        if exc.errno != errno.EPERM:
+            raise

@@ -1,0 +1,257 @@
+"""ServiceRunner: the async driver around one ProcessMachine. It owns the child, its pumps and logs.
+
+Everything that happens to a service arrives as an event in the runner's inbox (commands from the
+supervisor, the child's exit, health verdicts); the loop feeds each to the machine with the current
+time and carries out the actions it returns. Timers are the machine's `next_deadline()`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from orchestrator.envfile import read_env_file
+from orchestrator.errors import InvalidTransition, SpawnError
+from orchestrator.events import EventLog
+from orchestrator.logsink import LogSink, pump
+from orchestrator.machine import (
+    ALIVE_STATES,
+    Action,
+    Event,
+    Exited,
+    Kill,
+    ProcessMachine,
+    ProcessState,
+    SendSignal,
+    Spawn,
+    SpawnFailed,
+    Spawned,
+    Timer,
+)
+from orchestrator.platform import Child, Platform
+from orchestrator.spec import LogSpec, ServiceSpec
+from orchestrator.statefile import ChildRegistry
+
+__all__ = ["ServiceRunner", "build_env"]
+
+_log = structlog.get_logger("orchestrator.runner")
+
+GROUP_POLL_S = 0.02  # how often a stop looks for the last member of a process group
+KILL_WAIT_S = 5.0  # how long after SIGKILL we wait for the group to vanish
+PIPE_DRAIN_S = 2.0  # after the group is gone, how long the pumps may take to reach end of output
+
+
+def build_env(spec: ServiceSpec, base: Mapping[str, str]) -> dict[str, str]:
+    """The child's environment: ours, then the env_file, then `env` (each wins over the one before)."""
+    env = dict(base)
+    if spec.env_file is not None:
+        env.update(read_env_file(spec.env_file))
+    env.update(spec.env)
+    return env
+
+
+class ServiceRunner:
+    def __init__(
+        self,
+        spec: ServiceSpec,
+        logs: LogSpec,
+        *,
+        platform: Platform,
+        events: EventLog,
+        registry: ChildRegistry,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.machine = ProcessMachine(spec.restart, spec.stop, spec.start_period_s)
+        self.platform = platform
+        self.events = events
+        self.registry = registry
+        self.environ = environ if environ is not None else os.environ
+        self.stdout = LogSink(logs.dir / f"{spec.name}-stdout.log", logs, on_error=self._sink_error("stdout"))
+        self.stderr = LogSink(logs.dir / f"{spec.name}-stderr.log", logs, on_error=self._sink_error("stderr"))
+        self.child: Child | None = None
+        self.started_at: float | None = None  # wall clock of the current child's spawn, for humans
+        self.health = "unknown"
+        self.extra_tasks: list[Callable[[Child, TaskGroup], None]] = []  # per-child helpers (health loops)
+        self._send, self._inbox = anyio.create_memory_object_stream[Event](math.inf)
+        self._changed = anyio.Event()
+        self._sent = 0
+        self.handled = 0  # events taken from the inbox and fed, in order
+        self.waiting_for: str | None = None  # set by the supervisor while dependencies hold a start
+        self.cancel_scope = anyio.CancelScope()  # cancelling it ends run() with a shielded cleanup
+        self._tg: TaskGroup | None = None
+        self._log = _log.bind(service=spec.name)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def state(self) -> ProcessState:
+        return self.machine.state
+
+    def send(self, event: Event) -> int:
+        """Queue an event; returns its sequence number, reached by `handled` once it was fed."""
+        self._sent += 1
+        self._send.send_nowait(event)
+        return self._sent
+
+    async def wait_until(self, predicate: Callable[[ServiceRunner], bool], timeout_s: float) -> bool:
+        """Wait for a condition on this runner to hold; False when the timeout passed first."""
+        with anyio.move_on_after(timeout_s):
+            while not predicate(self):
+                await self._changed.wait()
+            return True
+        return predicate(self)
+
+    def notify(self) -> None:
+        """Wake everything waiting on this runner (state or health changed)."""
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    # -- the loop ----------------------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            with self.cancel_scope:
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    await self._loop()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._cleanup()
+
+    async def _loop(self) -> None:
+        while True:
+            deadline = self.machine.next_deadline()
+            event: Event = Timer()
+            from_inbox = False
+            with anyio.CancelScope(deadline=deadline if deadline is not None else math.inf):
+                event = await self._inbox.receive()
+                from_inbox = True
+            try:
+                await self.feed(event)
+            except InvalidTransition as exc:  # a command that no longer applies (stop of a stopped one)
+                self._log.debug("event_ignored", error=str(exc))
+            if from_inbox:
+                self.handled += 1
+                self.notify()
+
+    async def feed(self, event: Event) -> None:
+        """Hand one event to the machine and carry out what it asks, feeding back spawn results."""
+        pending: list[Event] = [event]
+        while pending:
+            ev = pending.pop(0)
+            before = self.machine.state
+            actions = self.machine.handle(ev, anyio.current_time())
+            if self.machine.state is not before or isinstance(ev, Exited):
+                self._record_transition(before, ev)
+            for action in actions:
+                follow_up = await self._execute(action)
+                if follow_up is not None:
+                    pending.append(follow_up)
+
+    def _record_transition(self, before: ProcessState, event: Event) -> None:
+        m = self.machine
+        fields: dict[str, Any] = {"from_state": before.value, "to_state": m.state.value}
+        if isinstance(event, Exited):
+            fields["exit_code"] = event.returncode
+        self.events.record("state_changed", m.reason, service=self.name, **fields)
+        self.notify()
+
+    async def _execute(self, action: Action) -> Event | None:
+        match action:
+            case Spawn():
+                return await self._spawn()
+            case SendSignal(signal):
+                if self.child is not None:
+                    self.platform.signal_tree(self.child, signal)
+            case Kill():
+                if self.child is not None:
+                    self._log.warning("stop_timeout_kill", pid=self.child.pid)
+                    self.platform.kill_tree(self.child)
+        return None
+
+    async def _spawn(self) -> Event:
+        spec = self.spec
+        try:
+            env = build_env(spec, self.environ)
+            child = await self.platform.spawn(spec.command, cwd=spec.cwd, env=env)
+        except SpawnError as exc:
+            return SpawnFailed(exc.reason)
+        except (OSError, ValueError) as exc:  # env_file unreadable or malformed
+            return SpawnFailed(str(exc))
+        self.child = child
+        self.health = "unknown"
+        self.started_at = _wall_clock()
+        self.registry.add(self.name, child.pid, child.create_time)
+        if self._tg is None:
+            raise RuntimeError("ServiceRunner.feed() called before run()")
+        self._tg.start_soon(self._supervise_child, child)
+        return Spawned(child.pid)
+
+    async def _supervise_child(self, child: Child) -> None:
+        """The child's lifetime: its pumps and per-child helpers (health loops) end with it."""
+        async with anyio.create_task_group() as helpers:
+            for start_helper in self.extra_tasks:
+                start_helper(child, helpers)
+            with anyio.CancelScope() as drain:
+                async with anyio.create_task_group() as pumps:
+                    pumps.start_soon(pump, child.stdout, self.stdout)
+                    pumps.start_soon(pump, child.stderr, self.stderr)
+                    returncode = await child.wait()
+                    await self._clear_group(child)
+                    # The pipes close when the last writer is gone; bound the wait in case a process
+                    # that escaped the group still holds them.
+                    drain.deadline = anyio.current_time() + PIPE_DRAIN_S
+            helpers.cancel_scope.cancel()
+        self.child = None
+        self.registry.remove(self.name)
+        self.send(Exited(returncode))
+
+    async def _clear_group(self, child: Child) -> None:
+        """The leader is gone: give the rest of its group the stop timeout if stopping, then kill it."""
+        if self.machine.state is ProcessState.STOPPING:
+            deadline = self.machine.next_deadline() or anyio.current_time()
+            while self.platform.tree_alive(child) and anyio.current_time() < deadline:
+                await anyio.sleep(GROUP_POLL_S)
+        if self.platform.tree_alive(child):
+            self.platform.kill_tree(child)
+            with anyio.move_on_after(KILL_WAIT_S):
+                while self.platform.tree_alive(child):
+                    await anyio.sleep(GROUP_POLL_S)
+
+    async def _cleanup(self) -> None:
+        """Cancelled with a child alive: graceful signal, bounded wait, kill. Then close the logs."""
+        child = self.child
+        if child is not None and self.machine.state in ALIVE_STATES:
+            self.platform.signal_tree(child, self.spec.stop.signal)
+            with anyio.move_on_after(self.spec.stop.timeout_s):
+                await child.wait()
+            self.platform.kill_tree(child)
+            with anyio.move_on_after(KILL_WAIT_S):
+                while self.platform.tree_alive(child):
+                    await anyio.sleep(GROUP_POLL_S)
+            self.registry.remove(self.name)
+        for sink in (self.stdout, self.stderr):
+            with suppress(Exception):
+                sink.close()
+
+    def _sink_error(self, stream: str) -> Callable[[str, OSError | None], None]:
+        def report(kind: str, exc: OSError | None) -> None:
+            level = "info" if kind.endswith("recovered") else "warning"
+            self.events.record(f"log_{kind}", f"{stream}: {exc or kind}", service=self.name, level=level)
+
+        return report
+
+
+def _wall_clock() -> float:
+    import time
+
+    return time.time()

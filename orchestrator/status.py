@@ -1,0 +1,32 @@
+"""What the supervisor tells about a service: plain data for the API, the CLI and the metrics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["ServiceStatus"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    name: str
+    state: str  # a ProcessState value
+    health: str  # unknown | healthy | unhealthy
+    pid: int | None
+    started_at: float | None  # wall clock (epoch seconds) of the current child's spawn
+    uptime_s: float | None
+    restarts: int  # every restart since the supervisor started
+    restarts_by_reason: dict[str, int]
+    attempts: int  # consecutive restarts spent from the budget
+    exit_code: int | None
+    reason: str
+    waiting_for: str | None = None
+    processes: int = 0
+    rss_bytes: int = 0
+    cpu_percent: float = 0.0
+    cpu_seconds: float = 0.0
+    ports: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

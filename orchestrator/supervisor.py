@@ -1,0 +1,224 @@
+"""Supervisor: the set of service runners, their dependency order, and the commands on them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup, TaskStatus
+
+from orchestrator.errors import UnknownServiceError
+from orchestrator.events import EventLog
+from orchestrator.machine import ALIVE_STATES, IDLE_STATES, ProcessState, Restart, Start, Stop
+from orchestrator.platform import Platform, current
+from orchestrator.runner import GROUP_POLL_S, KILL_WAIT_S, PIPE_DRAIN_S, ServiceRunner
+from orchestrator.spec import Config, DependencyCondition, ServiceSpec
+from orchestrator.statefile import ChildRegistry
+from orchestrator.status import ServiceStatus
+
+__all__ = ["Supervisor"]
+
+_log = structlog.get_logger("orchestrator.supervisor")
+
+COMMAND_ACK_S = 30.0  # a runner takes a queued command within this, or something is badly wrong
+
+
+class Supervisor:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        platform: Platform | None = None,
+        events: EventLog | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.platform = platform or current()
+        self.events = events or EventLog(config.events_max)
+        self.environ = environ if environ is not None else os.environ
+        self.registry = ChildRegistry(config.state_dir)
+        self.runners: dict[str, ServiceRunner] = {}
+        self.started_at = anyio.current_time()
+        self._tg: TaskGroup | None = None
+        self._done = anyio.Event()
+        for spec in config.services.values():
+            self.runners[spec.name] = self._make_runner(spec)
+
+    def _make_runner(self, spec: ServiceSpec) -> ServiceRunner:
+        return ServiceRunner(
+            spec,
+            self.config.logs,
+            platform=self.platform,
+            events=self.events,
+            registry=self.registry,
+            environ=self.environ,
+        )
+
+    # -- lifetime ------------------------------------------------------------------------------------
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run every runner until shutdown(); autostart services start in dependency order."""
+        self._reap_leftovers()
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            for runner in self.runners.values():
+                tg.start_soon(runner.run)
+            for name, runner in self.runners.items():
+                if runner.spec.autostart:
+                    self._schedule_start(name)
+            task_status.started()
+            await self._done.wait()
+            tg.cancel_scope.cancel()
+
+    def _reap_leftovers(self) -> None:
+        leftovers = self.registry.load_leftovers()
+        if leftovers:
+            for line in self.platform.reap_leftovers(leftovers):
+                self.events.record("orphan_killed", f"killed leftover of a previous run: {line}",
+                                   level="warning")
+        self.registry.clear()
+
+    async def shutdown(self) -> None:
+        """Stop everything, dependants before what they depend on, then end run()."""
+        try:
+            await self.stop_many(list(self.runners))
+        finally:
+            self._done.set()
+
+    # -- queries -----------------------------------------------------------------------------------
+    def runner(self, name: str) -> ServiceRunner:
+        try:
+            return self.runners[name]
+        except KeyError:
+            raise UnknownServiceError(name, list(self.runners)) from None
+
+    def status(self, name: str) -> ServiceStatus:
+        return _status_of(self.runner(name))
+
+    def statuses(self) -> list[ServiceStatus]:
+        return [_status_of(r) for r in self.runners.values()]
+
+    # -- commands ----------------------------------------------------------------------------------
+    async def start(self, name: str) -> ServiceStatus:
+        """Start a service (and what it depends on); returns once it is spawned or waiting."""
+        runner = self.runner(name)
+        if runner.state in ALIVE_STATES or runner.waiting_for is not None:
+            return _status_of(runner)
+        if not runner.spec.depends_on:
+            await self._command(runner, Start("started by hand"))
+        else:
+            self._schedule_start(name)
+        return _status_of(runner)
+
+    async def stop(self, name: str) -> ServiceStatus:
+        """Stop a service; returns once its whole process tree is gone."""
+        runner = self.runner(name)
+        runner.waiting_for = None
+        if runner.state not in IDLE_STATES:
+            await self._command(runner, Stop("stopped by hand"))
+            await runner.wait_until(lambda r: r.state in IDLE_STATES, _stop_budget(runner))
+        return _status_of(runner)
+
+    async def restart(self, name: str) -> ServiceStatus:
+        runner = self.runner(name)
+        if runner.state in IDLE_STATES and runner.spec.depends_on:
+            return await self.start(name)
+        spawns = runner.machine.spawns
+        await self._command(runner, Restart("restarted by hand"))
+        await runner.wait_until(
+            lambda r: r.machine.spawns > spawns or r.state in IDLE_STATES, _stop_budget(runner)
+        )
+        return _status_of(runner)
+
+    async def ignite(self) -> list[ServiceStatus]:
+        """Start every service that is not running (the old panel's `ignite`)."""
+        for name, runner in self.runners.items():
+            if runner.state not in ALIVE_STATES:
+                await self.start(name)
+        return self.statuses()
+
+    async def stop_many(self, names: Iterable[str]) -> None:
+        """Stop these services concurrently, each only after its dependants among them are stopped."""
+        names = [n for n in names if n in self.runners]
+        done = {n: anyio.Event() for n in names}
+
+        async def stop_one(name: str) -> None:
+            for other in names:
+                if any(d.name == name for d in self.runners[other].spec.depends_on):
+                    await done[other].wait()
+            try:
+                await self.stop(name)
+            finally:
+                done[name].set()
+
+        async with anyio.create_task_group() as tg:
+            for name in names:
+                tg.start_soon(stop_one, name)
+
+    async def _command(self, runner: ServiceRunner, event: Start | Stop | Restart) -> None:
+        seq = runner.send(event)
+        await runner.wait_until(lambda r: r.handled >= seq, COMMAND_ACK_S)
+
+    # -- dependencies ------------------------------------------------------------------------------
+    def _schedule_start(self, name: str) -> None:
+        runner = self.runners[name]
+        if self._tg is None or runner.waiting_for is not None:
+            return
+        runner.waiting_for = ", ".join(f"{d.name} ({d.condition.value})" for d in runner.spec.depends_on)
+        self._tg.start_soon(self._start_after_dependencies, runner)
+
+    async def _start_after_dependencies(self, runner: ServiceRunner) -> None:
+        for dep in runner.spec.depends_on:
+            other = self.runners.get(dep.name)
+            if other is None:
+                continue
+            if other.state in IDLE_STATES and other.waiting_for is None:
+                self._schedule_start(dep.name)
+            condition = dep.condition
+
+            def settled(r: ServiceRunner) -> bool:
+                gave_up = r.state is ProcessState.FATAL or runner.waiting_for is None
+                return gave_up or _satisfied(r, condition)
+
+            await other.wait_until(settled, float("inf"))
+            if runner.waiting_for is None:  # cancelled by a stop meanwhile
+                return
+            if not _satisfied(other, dep.condition):
+                runner.waiting_for = None
+                self.events.record("dependency_failed", f"not started: {dep.name} is {other.state.value}",
+                                   service=runner.name, level="warning")
+                runner.notify()
+                return
+        runner.waiting_for = None
+        await self._command(runner, Start("started"))
+
+
+def _satisfied(runner: ServiceRunner, condition: DependencyCondition) -> bool:
+    if runner.state is not ProcessState.RUNNING:
+        return False
+    return condition is DependencyCondition.RUNNING or runner.health == "healthy"
+
+
+def _stop_budget(runner: ServiceRunner) -> float:
+    return runner.spec.stop.timeout_s + KILL_WAIT_S + PIPE_DRAIN_S + GROUP_POLL_S * 10 + 5.0
+
+
+def _status_of(runner: ServiceRunner) -> ServiceStatus:
+    m = runner.machine
+    now = anyio.current_time()
+    alive = m.state in ALIVE_STATES and m.spawned_at is not None
+    return ServiceStatus(
+        name=runner.name,
+        state=m.state.value,
+        health=runner.health,
+        pid=m.pid,
+        started_at=runner.started_at if alive else None,
+        uptime_s=round(now - m.spawned_at, 3) if alive and m.spawned_at is not None else None,
+        restarts=sum(m.restarts.values()),
+        restarts_by_reason=dict(m.restarts),
+        attempts=m.attempts,
+        exit_code=m.last_exit,
+        reason=f"waiting for {runner.waiting_for}" if runner.waiting_for else m.reason,
+        waiting_for=runner.waiting_for,
+    )
