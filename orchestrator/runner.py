@@ -100,7 +100,8 @@ class ServiceRunner:
     def send(self, event: Event) -> int:
         """Queue an event; returns its sequence number, reached by `handled` once it was fed."""
         self._sent += 1
-        self._send.send_nowait(event)
+        with suppress(anyio.ClosedResourceError):  # the runner has ended; nothing left to act on
+            self._send.send_nowait(event)
         return self._sent
 
     async def wait_until(self, predicate: Callable[[ServiceRunner], bool], timeout_s: float) -> bool:
@@ -156,6 +157,7 @@ class ServiceRunner:
                 follow_up = await self._execute(action)
                 if follow_up is not None:
                     pending.append(follow_up)
+        self.notify()  # after the follow-ups: a waiter sees the spawned pid, not the half-way state
 
     def _record_transition(self, before: ProcessState, event: Event) -> None:
         m = self.machine
@@ -163,7 +165,6 @@ class ServiceRunner:
         if isinstance(event, Exited):
             fields["exit_code"] = event.returncode
         self.events.record("state_changed", m.reason, service=self.name, **fields)
-        self.notify()
 
     async def _execute(self, action: Action) -> Event | None:
         match action:
@@ -242,6 +243,9 @@ class ServiceRunner:
         for sink in (self.stdout, self.stderr):
             with suppress(Exception):
                 sink.close()
+        self._send.close()
+        self._inbox.close()
+        self.notify()
 
     def _sink_error(self, stream: str) -> Callable[[str, OSError | None], None]:
         def report(kind: str, exc: OSError | None) -> None:

@@ -1,8 +1,36 @@
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
+import psutil
 import pytest
 
 
 @pytest.fixture
 def anyio_backend() -> str:
-    return "asyncio"
+    return "asyncio"  # uvicorn and our POSIX pipes need asyncio
+
+
+@pytest.fixture(autouse=True)
+def no_orphans() -> Iterator[None]:
+    """Every test must leave no process of ours behind: an orphan fails the test that made it."""
+    yield
+    me = psutil.Process()
+    deadline = time.monotonic() + 5.0
+    left: list[psutil.Process] = []
+    while time.monotonic() < deadline:
+        left = [p for p in me.children(recursive=True) if _alive(p)]
+        if not left:
+            return
+        time.sleep(0.05)
+    for proc in left:
+        proc.kill()
+    pytest.fail(f"processes left behind: {[(p.pid, p.cmdline()) for p in left]}")
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

@@ -69,10 +69,25 @@ class PosixChild:
         self._proc = proc
         self.stdout = stdout
         self.stderr = stderr
+        # Descendants seen so far: one that left the group (setsid) is still ours after the leader dies.
+        self.known: dict[int, psutil.Process] = {}
         try:
             self.create_time = psutil.Process(proc.pid).create_time()
         except psutil.Error:  # it may already be gone; the state file then records 0
             self.create_time = 0.0
+
+    def remember_descendants(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            for p in psutil.Process(self.pid).children(recursive=True):
+                self.known.setdefault(p.pid, p)
+
+    def live_known(self) -> list[psutil.Process]:
+        live = []
+        for p in self.known.values():
+            with contextlib.suppress(psutil.Error):
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    live.append(p)
+        return live
 
     async def wait(self) -> int:
         return await self._proc.wait()
@@ -143,14 +158,26 @@ class PosixPlatform:
         return PosixChild(proc, PipeSource(out_r), PipeSource(err_r))
 
     def signal_tree(self, child: Child, signal_name: str) -> None:
+        _remember(child)
         sig = getattr(signal, signal_name, signal.SIGTERM)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.pid, sig)
+        if isinstance(child, PosixChild):
+            for proc in child.live_known():
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(sig)
 
     def kill_tree(self, child: Child) -> None:
+        _remember(child)
         _kill_group_and_descendants(child.pid)
+        if isinstance(child, PosixChild):
+            for proc in child.live_known():
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
 
     def tree_alive(self, child: Child) -> bool:
+        if isinstance(child, PosixChild) and child.live_known():
+            return True
         return bool(_live_members(child.pid))
 
     def reap_leftovers(self, records: Sequence[LeftoverRecord]) -> list[str]:
@@ -166,6 +193,11 @@ class PosixPlatform:
                         killed.append(f"{rec.get('service')}: pid {proc.pid} ({proc.name()})")
                         proc.kill()
         return killed
+
+
+def _remember(child: Child) -> None:
+    if isinstance(child, PosixChild):
+        child.remember_descendants()
 
 
 def _live_members(pgid: int) -> list[psutil.Process]:

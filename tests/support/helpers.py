@@ -1,0 +1,55 @@
+"""Helpers for tests that run real children: paths of the child scripts, configs, waiting on conditions."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from orchestrator.spec import Config, LogSpec, RestartPolicy, RestartSpec, ServiceSpec, StopSpec
+
+CHILDREN = Path(__file__).resolve().parent.parent / "children"
+
+
+def child(script: str, *args: object) -> tuple[str, ...]:
+    return (sys.executable, "-u", str(CHILDREN / script), *(str(a) for a in args))
+
+
+def service(name: str, command: tuple[str, ...], *, policy: str = "on-failure", attempts: int = 3,
+            cooldown_s: float = 0.0, reset_after_s: float = 300.0, stop_timeout_s: float = 5.0,
+            start_period_s: float = 0.2, **kw: Any) -> ServiceSpec:
+    return ServiceSpec(
+        name=name, command=command,
+        restart=RestartSpec(RestartPolicy(policy), attempts, cooldown_s, reset_after_s),
+        stop=StopSpec(stop_timeout_s, kw.pop("signal", "SIGTERM")),
+        start_period_s=start_period_s, **kw,
+    )
+
+
+def config(tmp: Path, *services: ServiceSpec, max_size: int = 10 * 1024 * 1024, backups: int = 5) -> Config:
+    return Config(
+        path=tmp / "supervisor.yaml",
+        logs=LogSpec(dir=tmp / "logs", max_size=max_size, backups=backups),
+        services={s.name: s for s in services},
+        state_dir=tmp / "state",
+    )
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll a cheap condition until it holds; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await anyio.sleep(0.01)
+
+
+def read_file(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
