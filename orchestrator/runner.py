@@ -31,8 +31,8 @@ from orchestrator.machine import (
     ProcessState,
     SendSignal,
     Spawn,
-    SpawnFailed,
     Spawned,
+    SpawnFailed,
     Timer,
 )
 from orchestrator.platform import Child, Platform

@@ -175,9 +175,7 @@ class Supervisor:
                 continue
             if other.state in IDLE_STATES and other.waiting_for is None:
                 self._schedule_start(dep.name)
-            condition = dep.condition
-
-            def settled(r: ServiceRunner) -> bool:
+            def settled(r: ServiceRunner, condition: DependencyCondition = dep.condition) -> bool:
                 gave_up = r.state is ProcessState.FATAL or runner.waiting_for is None
                 return gave_up or _satisfied(r, condition)
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from orchestrator.types import ByteSource
+from orchestrator.logsink import ByteSource
 
 __all__ = ["Child", "LeftoverRecord", "Platform", "current"]
 
@@ -18,10 +18,19 @@ __all__ = ["Child", "LeftoverRecord", "Platform", "current"]
 class Child(Protocol):
     """A spawned child: the leader of its own process group (POSIX) or job (Windows)."""
 
-    pid: int
-    create_time: float  # psutil's create_time: recognises the same process after a restart of ours
-    stdout: ByteSource
-    stderr: ByteSource
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def create_time(self) -> float:
+        """psutil's create_time: recognises the same process after a restart of ours."""
+        ...
+
+    @property
+    def stdout(self) -> ByteSource: ...
+
+    @property
+    def stderr(self) -> ByteSource: ...
 
     async def wait(self) -> int: ...
 
