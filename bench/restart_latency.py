@@ -10,6 +10,7 @@ run, with a shell loop that respawns the same child with no supervisor at all.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import subprocess
 import sys
@@ -25,7 +26,7 @@ CHILD = "import time; print(time.time(), flush=True)"
 
 
 def intervals_ms(stamps: list[float]) -> list[float]:
-    return [(b - a) * 1000 for a, b in zip(stamps, stamps[1:], strict=False)]
+    return [(b - a) * 1000 for a, b in itertools.pairwise(stamps)]
 
 
 def shell_loop(n: int) -> list[float]:

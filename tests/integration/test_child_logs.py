@@ -14,7 +14,7 @@ pytestmark = pytest.mark.anyio
 
 
 def numbered_lines(logs: Path, name: str) -> list[bytes]:
-    files = sorted(logs.glob(f"{name}.*"), key=lambda p: -int(p.suffix[1:])) + [logs / name]
+    files = [*sorted(logs.glob(f"{name}.*"), key=lambda p: -int(p.suffix[1:])), logs / name]
     lines: list[bytes] = []
     for f in files:
         data = f.read_bytes()
