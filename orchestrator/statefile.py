@@ -5,10 +5,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ChildRegistry"]
+__all__ = ["RUN_MARKER", "ChildRegistry"]
+
+# Every child gets this variable, and its descendants inherit it: the next run finds what a hard death
+# left behind even when it changed its process group or session (Jenkins' ProcessTreeKiller does the same).
+RUN_MARKER = "ORCHESTRATOR_RUN_ID"
 
 
 class ChildRegistry:
@@ -16,16 +21,21 @@ class ChildRegistry:
 
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / "children.json"
+        self.run_id = uuid.uuid4().hex
         self._children: dict[str, dict[str, Any]] = {}
 
-    def load_leftovers(self) -> list[dict[str, Any]]:
-        """What the previous run recorded; the caller kills it and then `clear()`s."""
+    def load_leftovers(self) -> tuple[str | None, list[dict[str, Any]]]:
+        """The previous run's id and the children it recorded; the caller kills them, then `clear()`s."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return []
-        children = data.get("children", {}) if isinstance(data, dict) else {}
-        return [{"service": name, **rec} for name, rec in children.items() if isinstance(rec, dict)]
+            return None, []
+        if not isinstance(data, dict):
+            return None, []
+        children = data.get("children", {})
+        records = [{"service": name, **rec} for name, rec in children.items() if isinstance(rec, dict)]
+        run_id = data.get("run_id")
+        return (run_id if isinstance(run_id, str) else None), records
 
     def add(self, service: str, pid: int, create_time: float) -> None:
         self._children[service] = {"pid": pid, "create_time": create_time}
@@ -44,5 +54,7 @@ class ChildRegistry:
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"supervisor_pid": os.getpid(), "children": self._children}))
+            tmp.write_text(json.dumps(
+                {"supervisor_pid": os.getpid(), "run_id": self.run_id, "children": self._children}
+            ))
             os.replace(tmp, self.path)

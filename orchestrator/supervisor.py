@@ -15,7 +15,7 @@ from orchestrator.machine import ALIVE_STATES, IDLE_STATES, ProcessState, Restar
 from orchestrator.platform import Platform, current
 from orchestrator.runner import GROUP_POLL_S, KILL_WAIT_S, PIPE_DRAIN_S, ServiceRunner
 from orchestrator.spec import Config, DependencyCondition, ServiceSpec
-from orchestrator.statefile import ChildRegistry
+from orchestrator.statefile import RUN_MARKER, ChildRegistry
 from orchestrator.status import ServiceStatus
 
 __all__ = ["Supervisor"]
@@ -37,8 +37,8 @@ class Supervisor:
         self.config = config
         self.platform = platform or current()
         self.events = events or EventLog(config.events_max)
-        self.environ = environ if environ is not None else os.environ
         self.registry = ChildRegistry(config.state_dir)
+        self.environ = {**(environ if environ is not None else os.environ), RUN_MARKER: self.registry.run_id}
         self.runners: dict[str, ServiceRunner] = {}
         self.started_at = anyio.current_time()
         self._tg: TaskGroup | None = None
@@ -72,9 +72,9 @@ class Supervisor:
             tg.cancel_scope.cancel()
 
     def _reap_leftovers(self) -> None:
-        leftovers = self.registry.load_leftovers()
+        run_id, leftovers = self.registry.load_leftovers()
         if leftovers:
-            for line in self.platform.reap_leftovers(leftovers):
+            for line in self.platform.reap_leftovers(leftovers, run_id):
                 self.events.record("orphan_killed", f"killed leftover of a previous run: {line}",
                                    level="warning")
         self.registry.clear()
@@ -82,7 +82,7 @@ class Supervisor:
     async def shutdown(self) -> None:
         """Stop everything, dependants before what they depend on, then end run()."""
         try:
-            await self.stop_many(list(self.runners))
+            await self.stop_many(list(self.runners), "supervisor shutting down")
         finally:
             self._done.set()
 
@@ -111,12 +111,12 @@ class Supervisor:
             self._schedule_start(name)
         return _status_of(runner)
 
-    async def stop(self, name: str) -> ServiceStatus:
+    async def stop(self, name: str, reason: str = "stopped by hand") -> ServiceStatus:
         """Stop a service; returns once its whole process tree is gone."""
         runner = self.runner(name)
         runner.waiting_for = None
         if runner.state not in IDLE_STATES:
-            await self._command(runner, Stop("stopped by hand"))
+            await self._command(runner, Stop(reason))
             await runner.wait_until(lambda r: r.state in IDLE_STATES, _stop_budget(runner))
         return _status_of(runner)
 
@@ -138,7 +138,7 @@ class Supervisor:
                 await self.start(name)
         return self.statuses()
 
-    async def stop_many(self, names: Iterable[str]) -> None:
+    async def stop_many(self, names: Iterable[str], reason: str = "stopped by hand") -> None:
         """Stop these services concurrently, each only after its dependants among them are stopped."""
         names = [n for n in names if n in self.runners]
         done = {n: anyio.Event() for n in names}
@@ -148,7 +148,7 @@ class Supervisor:
                 if any(d.name == name for d in self.runners[other].spec.depends_on):
                     await done[other].wait()
             try:
-                await self.stop(name)
+                await self.stop(name, reason)
             finally:
                 done[name].set()
 

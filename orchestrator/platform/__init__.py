@@ -57,8 +57,9 @@ class Platform(Protocol):
         """Whether anything of the child's group/job is still running (the leader may be gone)."""
         ...
 
-    def reap_leftovers(self, records: Sequence[LeftoverRecord]) -> list[str]:
-        """Kill what a previous run of ours left alive (from the state file); describe each kill."""
+    def reap_leftovers(self, records: Sequence[LeftoverRecord], run_id: str | None) -> list[str]:
+        """Kill what a previous run of ours left alive (state file records, and every process that
+        inherited that run's RUN_MARKER); describe each kill."""
         ...
 
 

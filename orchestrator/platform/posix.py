@@ -19,6 +19,7 @@ import psutil
 
 from orchestrator.errors import SpawnError
 from orchestrator.platform import Child, LeftoverRecord
+from orchestrator.statefile import RUN_MARKER
 
 __all__ = ["PipeSource", "PosixChild", "PosixPlatform"]
 
@@ -180,8 +181,8 @@ class PosixPlatform:
             return True
         return bool(_live_members(child.pid))
 
-    def reap_leftovers(self, records: Sequence[LeftoverRecord]) -> list[str]:
-        killed: list[str] = []
+    def reap_leftovers(self, records: Sequence[LeftoverRecord], run_id: str | None) -> list[str]:
+        victims: dict[int, tuple[str, psutil.Process]] = {}
         for rec in records:
             pgid, born = rec.get("pid"), rec.get("create_time")
             if not isinstance(pgid, int) or not isinstance(born, (int, float)):
@@ -190,9 +191,27 @@ class PosixPlatform:
             for proc in _live_members(pgid):
                 with contextlib.suppress(psutil.Error):
                     if proc.create_time() >= float(born) - 0.01:
-                        killed.append(f"{rec.get('service')}: pid {proc.pid} ({proc.name()})")
-                        proc.kill()
+                        victims[proc.pid] = (str(rec.get("service")), proc)
+        if run_id is not None:
+            for proc in _marked_processes(run_id):
+                victims.setdefault(proc.pid, ("(inherited marker)", proc))
+        killed = []
+        for service, proc in victims.values():
+            with contextlib.suppress(psutil.Error):
+                killed.append(f"{service}: pid {proc.pid} ({proc.name()})")
+                proc.kill()
         return killed
+
+
+def _marked_processes(run_id: str) -> list[psutil.Process]:
+    """Processes whose environment carries that run's marker (only ours can be read, which is enough)."""
+    found = []
+    me = os.getpid()
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if proc.pid != me and proc.environ().get(RUN_MARKER) == run_id:
+                found.append(proc)
+    return found
 
 
 def _remember(child: Child) -> None:
