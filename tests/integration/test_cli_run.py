@@ -47,7 +47,7 @@ def wait_children(proc: subprocess.Popen[bytes], logs: list[Path], timeout: floa
             return kids
         assert proc.poll() is None, (logs[0].parent.parent / "supervisor.out").read_text()
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {n} children of the supervisor")
+    raise AssertionError(f"timed out waiting for {len(logs)} children of the supervisor")
 
 
 def _alive(proc: psutil.Process) -> bool:
