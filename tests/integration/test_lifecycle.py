@@ -151,3 +151,26 @@ async def test_child_environment_and_cwd(tmp_path: Path) -> None:
     async with running(config(tmp_path, svc)) as sup:
         await wait_for(lambda: sup.status("env").state == "exited", what="exited")
         assert (tmp_path / "logs" / "env-stdout.log").read_text().strip() == f"file env {tmp_path}"
+
+
+async def test_non_executable_command_is_fatal_naming_the_path(tmp_path: Path) -> None:
+    script = tmp_path / "not-executable.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    async with running(config(tmp_path, service("noexec", (str(script),)))) as sup:
+        await wait_for(lambda: sup.status("noexec").state == "fatal", what="fatal")
+        assert "permission denied" in sup.status("noexec").reason and str(script) in sup.status("noexec").reason
+
+
+async def test_child_starts_with_default_sigint_even_if_ours_is_ignored(tmp_path: Path) -> None:
+    import signal
+
+    code = "import signal; print(signal.getsignal(signal.SIGINT), flush=True)"
+    svc = service("probe", (os.sys.executable, "-c", code), policy="never", start_period_s=0)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a shell's `&` does to a background job
+    try:
+        async with running(config(tmp_path, svc)) as sup:
+            await wait_for(lambda: sup.status("probe").state == "exited", what="exited")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    # Python installs its KeyboardInterrupt handler only when SIGINT arrives at its default disposition.
+    assert "default_int_handler" in (tmp_path / "logs" / "probe-stdout.log").read_text()
