@@ -11,7 +11,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
@@ -38,6 +38,9 @@ from orchestrator.machine import (
 from orchestrator.platform import Child, Platform
 from orchestrator.spec import LogSpec, ServiceSpec
 from orchestrator.statefile import ChildRegistry
+
+if TYPE_CHECKING:
+    from orchestrator.probe import ServiceProbe
 
 __all__ = ["ServiceRunner", "build_env"]
 
@@ -78,7 +81,8 @@ class ServiceRunner:
         self.stderr = LogSink(logs.dir / f"{spec.name}-stderr.log", logs, on_error=self._sink_error("stderr"))
         self.child: Child | None = None
         self.started_at: float | None = None  # wall clock of the current child's spawn, for humans
-        self.health = "unknown"
+        self.health = "unknown"  # set by the health probe (probe.py); unknown while nothing answers
+        self.probe: ServiceProbe | None = None  # attached by the supervisor's Prober
         self.extra_tasks: list[Callable[[Child, TaskGroup], None]] = []  # per-child helpers (health loops)
         self._send, self._inbox = anyio.create_memory_object_stream[Event](math.inf)
         self._changed = anyio.Event()
@@ -149,10 +153,12 @@ class ServiceRunner:
         pending: list[Event] = [event]
         while pending:
             ev = pending.pop(0)
-            before = self.machine.state
+            before, restarts = self.machine.state, self.machine.restarts.copy()
             actions = self.machine.handle(ev, anyio.current_time())
             if self.machine.state is not before or isinstance(ev, Exited):
                 self._record_transition(before, ev)
+            for kind in self.machine.restarts - restarts:
+                self._record_restart(kind)
             for action in actions:
                 follow_up = await self._execute(action)
                 if follow_up is not None:
@@ -165,6 +171,14 @@ class ServiceRunner:
         if isinstance(event, Exited):
             fields["exit_code"] = event.returncode
         self.events.record("state_changed", m.reason, service=self.name, **fields)
+
+    def _record_restart(self, kind: str) -> None:
+        """A restart was decided (now, or after the cooldown): why, and how much budget is spent."""
+        m = self.machine
+        failure = kind in ("exit", "unhealthy")  # the others (manual, requested) spend no attempt
+        budget = f" (attempt {m.attempts} of {m.restart_spec.attempts})" if failure else ""
+        self.events.record("restart", f"{m.reason}{budget}", service=self.name,
+                           level="warning" if failure else "info", cause=kind, attempt=m.attempts)
 
     async def _execute(self, action: Action) -> Event | None:
         match action:

@@ -22,6 +22,7 @@ class ServiceStatus:
     exit_code: int | None
     reason: str
     waiting_for: str | None = None
+    health_detail: str | None = None  # the last failed probe's error until the child answers again
     processes: int = 0
     rss_bytes: int = 0
     cpu_percent: float = 0.0

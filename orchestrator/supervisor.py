@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterable, Mapping
 
 import anyio
+import httpx
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
@@ -13,6 +14,7 @@ from orchestrator.errors import UnknownServiceError
 from orchestrator.events import EventLog
 from orchestrator.machine import ALIVE_STATES, IDLE_STATES, ProcessState, Restart, Start, Stop
 from orchestrator.platform import Platform, current
+from orchestrator.probe import Prober
 from orchestrator.runner import GROUP_POLL_S, KILL_WAIT_S, PIPE_DRAIN_S, ServiceRunner
 from orchestrator.spec import Config, DependencyCondition, ServiceSpec
 from orchestrator.statefile import RUN_MARKER, ChildRegistry
@@ -33,12 +35,14 @@ class Supervisor:
         platform: Platform | None = None,
         events: EventLog | None = None,
         environ: Mapping[str, str] | None = None,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.config = config
         self.platform = platform or current()
         self.events = events or EventLog(config.events_max)
         self.registry = ChildRegistry(config.state_dir)
         self.environ = {**(environ if environ is not None else os.environ), RUN_MARKER: self.registry.run_id}
+        self.prober = Prober(self.events, http)  # health probes; their shared client lives in run()
         self.runners: dict[str, ServiceRunner] = {}
         self.started_at = anyio.current_time()
         self._tg: TaskGroup | None = None
@@ -47,7 +51,7 @@ class Supervisor:
             self.runners[spec.name] = self._make_runner(spec)
 
     def _make_runner(self, spec: ServiceSpec) -> ServiceRunner:
-        return ServiceRunner(
+        runner = ServiceRunner(
             spec,
             self.config.logs,
             platform=self.platform,
@@ -55,12 +59,14 @@ class Supervisor:
             registry=self.registry,
             environ=self.environ,
         )
+        self.prober.attach(runner)
+        return runner
 
     # -- lifetime ------------------------------------------------------------------------------------
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run every runner until shutdown(); autostart services start in dependency order."""
         self._reap_leftovers()
-        async with anyio.create_task_group() as tg:
+        async with self.prober.open(), anyio.create_task_group() as tg:
             self._tg = tg
             for runner in self.runners.values():
                 tg.start_soon(runner.run)
@@ -219,4 +225,5 @@ def _status_of(runner: ServiceRunner) -> ServiceStatus:
         exit_code=m.last_exit,
         reason=f"waiting for {runner.waiting_for}" if runner.waiting_for else m.reason,
         waiting_for=runner.waiting_for,
+        health_detail=runner.probe.detail if runner.probe is not None else None,
     )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from orchestrator.spec import Config, LogSpec, RestartPolicy, RestartSpec, ServiceSpec, StopSpec
+from orchestrator.supervisor import Supervisor
 
 CHILDREN = Path(__file__).resolve().parent.parent / "children"
 
@@ -53,3 +56,23 @@ def read_file(path: Path) -> str:
         return path.read_text()
     except FileNotFoundError:
         return ""
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (a child that restarts must find its URL unchanged)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def supervising(cfg: Config, **kw: Any) -> AsyncIterator[Supervisor]:
+    """A running Supervisor for the block; shut down (every child gone) when it ends."""
+    sup = Supervisor(cfg, **kw)
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        try:
+            yield sup
+        finally:
+            with anyio.move_on_after(30, shield=True):
+                await sup.shutdown()
