@@ -36,6 +36,7 @@ from orchestrator.machine import (
     Timer,
 )
 from orchestrator.platform import Child, Platform
+from orchestrator.ports import port_conflict
 from orchestrator.spec import LogSpec, ServiceSpec
 from orchestrator.statefile import ChildRegistry
 
@@ -195,6 +196,10 @@ class ServiceRunner:
 
     async def _spawn(self) -> Event:
         spec = self.spec
+        if spec.ports:  # a port already held: say by whom instead of starting a child that cannot bind
+            conflict = await anyio.to_thread.run_sync(port_conflict, spec.ports)
+            if conflict is not None:
+                return SpawnFailed(conflict)
         try:
             env = build_env(spec, self.environ)
             child = await self.platform.spawn(spec.command, cwd=spec.cwd, env=env)
