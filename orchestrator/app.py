@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from functools import partial
 
 import anyio
 import structlog
@@ -37,6 +38,7 @@ async def _watch_signals(sup: Supervisor, tg: TaskGroup) -> None:
             name = signal.Signals(signum).name
             if signum in _RELOAD_SIGNALS:
                 _log.info("reload_requested", signal=name)
+                tg.start_soon(partial(sup.reload, trigger=name))  # never raises; records its outcome
             elif shutting_down:
                 _log.warning("second_signal_cancelling", signal=name)
                 tg.cancel_scope.cancel()

@@ -7,10 +7,14 @@ and ` #` comments after unquoted values. No `$VAR` expansion: values are used as
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["parse_env_text", "read_env_file"]
+__all__ = ["env_fingerprint", "parse_env_text", "read_env_file"]
 
 _ASSIGN = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)", re.DOTALL)
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
@@ -21,6 +25,20 @@ def read_env_file(path: str | Path) -> dict[str, str]:
     # utf-8-sig: Notepad on Windows likes to start files with a byte-order mark.
     text = Path(path).read_text(encoding="utf-8-sig")
     return parse_env_text(text, str(path))
+
+
+def env_fingerprint(values: Mapping[str, str]) -> dict[str, str]:
+    """Variable name -> a digest of its value: tells which variables changed without keeping values.
+
+    Keyed with a per-process random salt, so a digest says nothing about a short secret even if seen.
+    """
+    return {key: hashlib.blake2b(value.encode("utf-8", "surrogatepass"), key=_salt(), digest_size=16).hexdigest()
+            for key, value in values.items()}  # fmt: skip
+
+
+@functools.cache
+def _salt() -> bytes:
+    return os.urandom(16)
 
 
 def parse_env_text(text: str, name: str = "<env>") -> dict[str, str]:

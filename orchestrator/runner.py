@@ -17,9 +17,10 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 
-from orchestrator.envfile import read_env_file
+from orchestrator.envfile import env_fingerprint, read_env_file
 from orchestrator.errors import InvalidTransition, SpawnError
 from orchestrator.events import EventLog
+from orchestrator.logfiles import log_path
 from orchestrator.logsink import LogSink, pump
 from orchestrator.machine import (
     ALIVE_STATES,
@@ -52,11 +53,16 @@ KILL_WAIT_S = 5.0  # how long after SIGKILL we wait for the group to vanish
 PIPE_DRAIN_S = 2.0  # after the group is gone, how long the pumps may take to reach end of output
 
 
-def build_env(spec: ServiceSpec, base: Mapping[str, str]) -> dict[str, str]:
-    """The child's environment: ours, then the env_file, then `env` (each wins over the one before)."""
+def build_env(
+    spec: ServiceSpec, base: Mapping[str, str], file_values: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The child's environment: ours, then the env_file, then `env` (each wins over the one before).
+
+    `file_values`: the env_file already read (None: read it here).
+    """
     env = dict(base)
     if spec.env_file is not None:
-        env.update(read_env_file(spec.env_file))
+        env.update(read_env_file(spec.env_file) if file_values is None else file_values)
     env.update(spec.env)
     return env
 
@@ -84,6 +90,7 @@ class ServiceRunner:
         self.started_at: float | None = None  # wall clock of the current child's spawn, for humans
         self.health = "unknown"  # set by the health probe (probe.py); unknown while nothing answers
         self.probe: ServiceProbe | None = None  # attached by the supervisor's Prober
+        self.env_file_fingerprint: dict[str, str] | None = None  # the env_file as the last spawn read it
         self.extra_tasks: list[Callable[[Child, TaskGroup], None]] = []  # per-child helpers (health loops)
         self._send, self._inbox = anyio.create_memory_object_stream[Event](math.inf)
         self._changed = anyio.Event()
@@ -92,6 +99,7 @@ class ServiceRunner:
         self.waiting_for: str | None = None  # set by the supervisor while dependencies hold a start
         self.cancel_scope = anyio.CancelScope()  # cancelling it ends run() with a shielded cleanup
         self._tg: TaskGroup | None = None
+        self._helpers: tuple[Child, TaskGroup] | None = None  # the current child's helper task group
         self._log = _log.bind(service=spec.name)
 
     @property
@@ -121,6 +129,23 @@ class ServiceRunner:
         """Wake everything waiting on this runner (state or health changed)."""
         self._changed.set()
         self._changed = anyio.Event()
+
+    def reconfigure(self, spec: ServiceSpec) -> None:
+        """Apply a reloaded spec of this service in place; the child, if any, is untouched."""
+        self.spec = spec
+        self.machine.configure(spec.restart, spec.stop, spec.start_period_s)
+
+    def start_child_helper(self, start_helper: Callable[[Child, TaskGroup], None]) -> bool:
+        """Start a per-child helper for the child running now (a health probe a reload added)."""
+        if self._helpers is None:
+            return False
+        start_helper(*self._helpers)
+        return True
+
+    def reconfigure_logs(self, logs: LogSpec) -> None:
+        """The next line of each stream goes to the file under the new `logs` settings."""
+        self.stdout.reconfigure(log_path(logs.dir, self.name, "stdout"), logs)
+        self.stderr.reconfigure(log_path(logs.dir, self.name, "stderr"), logs)
 
     # -- the loop ----------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -201,7 +226,8 @@ class ServiceRunner:
             if conflict is not None:
                 return SpawnFailed(conflict)
         try:
-            env = build_env(spec, self.environ)
+            file_values = read_env_file(spec.env_file) if spec.env_file is not None else {}
+            env = build_env(spec, self.environ, file_values)
             child = await self.platform.spawn(spec.command, cwd=spec.cwd, env=env)
         except SpawnError as exc:
             return SpawnFailed(exc.reason)
@@ -209,6 +235,7 @@ class ServiceRunner:
             return SpawnFailed(str(exc))
         self.child = child
         self.health = "unknown"
+        self.env_file_fingerprint = env_fingerprint(file_values) if spec.env_file is not None else None
         self.started_at = _wall_clock()
         self.registry.add(self.name, child.pid, child.create_time)
         if self._tg is None:
@@ -219,6 +246,7 @@ class ServiceRunner:
     async def _supervise_child(self, child: Child) -> None:
         """The child's lifetime: its pumps and per-child helpers (health loops) end with it."""
         async with anyio.create_task_group() as helpers:
+            self._helpers = (child, helpers)
             for start_helper in self.extra_tasks:
                 start_helper(child, helpers)
             with anyio.CancelScope() as drain:
@@ -231,6 +259,7 @@ class ServiceRunner:
                     # that escaped the group still holds them.
                     drain.deadline = anyio.current_time() + PIPE_DRAIN_S
             helpers.cancel_scope.cancel()
+            self._helpers = None
         self.child = None
         self.registry.remove(self.name)
         self.send(Exited(returncode))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any
 
 import anyio
 import httpx
@@ -15,6 +16,7 @@ from orchestrator.events import EventLog
 from orchestrator.machine import ALIVE_STATES, IDLE_STATES, ProcessState, Restart, Start, Stop
 from orchestrator.platform import Platform, current
 from orchestrator.probe import Prober
+from orchestrator.reloader import Reloader, ReloadResult
 from orchestrator.runner import GROUP_POLL_S, KILL_WAIT_S, PIPE_DRAIN_S, ServiceRunner
 from orchestrator.spec import Config, DependencyCondition, ServiceSpec
 from orchestrator.statefile import RUN_MARKER, ChildRegistry
@@ -47,8 +49,11 @@ class Supervisor:
         self.started_at = anyio.current_time()
         self._tg: TaskGroup | None = None
         self._done = anyio.Event()
+        self._finished: dict[str, anyio.Event] = {}  # set when a runner's run() has returned
+        self.shutting_down = False
         for spec in config.services.values():
             self.runners[spec.name] = self._make_runner(spec)
+        self.reloader = Reloader(self)
 
     def _make_runner(self, spec: ServiceSpec) -> ServiceRunner:
         runner = ServiceRunner(
@@ -69,13 +74,21 @@ class Supervisor:
         async with self.prober.open(), anyio.create_task_group() as tg:
             self._tg = tg
             for runner in self.runners.values():
-                tg.start_soon(runner.run)
+                tg.start_soon(self._run_runner, runner)
+            tg.start_soon(self.reloader.watch)
             for name, runner in self.runners.items():
                 if runner.spec.autostart:
                     self._schedule_start(name)
             task_status.started()
             await self._done.wait()
             tg.cancel_scope.cancel()
+
+    async def _run_runner(self, runner: ServiceRunner) -> None:
+        self._finished[runner.name] = done = anyio.Event()
+        try:
+            await runner.run()
+        finally:
+            done.set()
 
     def _reap_leftovers(self) -> None:
         run_id, leftovers = self.registry.load_leftovers()
@@ -87,10 +100,45 @@ class Supervisor:
 
     async def shutdown(self) -> None:
         """Stop everything, dependants before what they depend on, then end run()."""
+        self.shutting_down = True
         try:
             await self.stop_many(list(self.runners), "supervisor shutting down")
         finally:
             self._done.set()
+
+    # -- reload (the work is in reloader.py) --------------------------------------------------------------
+    async def reload(self, new_config: Config | None = None, *, trigger: str = "api",
+                     dry_run: bool = False) -> ReloadResult:
+        """Apply a new config (None: re-read the config file). Never raises; see ReloadResult."""
+        if new_config is None:
+            return await self.reloader.reload_from_disk(trigger=trigger, dry_run=dry_run)
+        return await self.reloader.apply(new_config, trigger=trigger, dry_run=dry_run)
+
+    def add_runner(self, spec: ServiceSpec) -> ServiceRunner:
+        """A new service at runtime: its runner runs in our task group (not started yet)."""
+        if self._tg is None:
+            raise RuntimeError("Supervisor.add_runner() needs run() going")
+        runner = self.runners[spec.name] = self._make_runner(spec)
+        self._tg.start_soon(self._run_runner, runner)
+        return runner
+
+    async def remove_runner(self, name: str) -> None:
+        """Stop a service, tree and all, end its runner (closing its logs) and forget it."""
+        await self.stop(name, "removed from the config")
+        runner = self.runners[name]
+        runner.cancel_scope.cancel()
+        finished = self._finished.get(name)
+        if finished is not None:
+            await finished.wait()
+        del self.runners[name]
+        self._finished.pop(name, None)
+
+    def background(self, func: Callable[[], Coroutine[Any, Any, None]]) -> bool:
+        """Run `func` in our task group (ended with us); False when we are not running."""
+        if self._tg is None or self._done.is_set():
+            return False
+        self._tg.start_soon(func)
+        return True
 
     # -- queries -----------------------------------------------------------------------------------
     def runner(self, name: str) -> ServiceRunner:
@@ -120,7 +168,11 @@ class Supervisor:
     async def stop(self, name: str, reason: str = "stopped by hand") -> ServiceStatus:
         """Stop a service; returns once its whole process tree is gone."""
         runner = self.runner(name)
-        runner.waiting_for = None
+        if runner.waiting_for is not None:
+            runner.waiting_for = None
+            for dep in runner.spec.depends_on:  # wake its pending start so that it sees the stop
+                if dep.name in self.runners:
+                    self.runners[dep.name].notify()
         if runner.state not in IDLE_STATES:
             await self._command(runner, Stop(reason))
             await runner.wait_until(lambda r: r.state in IDLE_STATES, _stop_budget(runner))
