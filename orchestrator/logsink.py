@@ -1,4 +1,4 @@
-"""Children's output to rotating log files: the sink (one file per stream) and the pump that feeds it.
+"""Children's output to rotating log files: the sink (one file per stream); the pump is re-exported here.
 
 The pump never makes a child wait on the disk: it reads as much as the pipe holds and hands it to the
 sink, which never raises. Disk trouble becomes a counted drop episode, reported once, and writing
@@ -12,11 +12,9 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from time import monotonic
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
-import anyio
 import structlog
-from anyio.abc import ByteReceiveStream
 
 from orchestrator.logfiles import (
     Remove,
@@ -27,6 +25,7 @@ from orchestrator.logfiles import (
     rotated_paths,
     shift_backups,
 )
+from orchestrator.logpump import ByteSource, ReceiveStreamSource, enlarge_pipe, enlarge_stream_pipe, pump
 from orchestrator.spec import LogSpec
 
 __all__ = [
@@ -35,6 +34,7 @@ __all__ = [
     "LogSink",
     "ReceiveStreamSource",
     "enlarge_pipe",
+    "enlarge_stream_pipe",
     "pump",
 ]
 
@@ -282,49 +282,3 @@ class LogSink:
             self._on_error(kind, exc)
         except Exception:
             structlog.get_logger(__name__).exception("log on_error callback failed", path=str(self.path))
-
-
-class ByteSource(Protocol):
-    async def read(self, n: int) -> bytes: ...  # b"" at EOF (asyncio.StreamReader fits)
-
-
-class ReceiveStreamSource:
-    """Adapts an anyio ByteReceiveStream (anyio's Process.stdout) to ByteSource."""
-
-    def __init__(self, stream: ByteReceiveStream) -> None:
-        self._stream = stream
-
-    async def read(self, n: int) -> bytes:
-        try:
-            return await self._stream.receive(n)
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            return b""
-
-
-async def pump(source: ByteSource, sink: LogSink, *, chunk_size: int = 1 << 20) -> None:
-    """Copies `source` into `sink` until EOF, with reads as large as the pipe holds.
-
-    Cancellation can only land while waiting for a read, so every chunk read has been written; the
-    cancellation is then re-raised (as anyio requires), after a flush.
-    """
-    try:
-        while data := await source.read(chunk_size):
-            sink.write(data)
-    finally:
-        sink.flush()
-
-
-def enlarge_pipe(fd: int, size: int = 1 << 20) -> int | None:
-    """Grows a pipe's kernel buffer (Linux F_SETPIPE_SZ) so a fast child rarely fills it while the
-    pump is busy; returns the new size, or None where unsupported or refused (best effort)."""
-    try:
-        import fcntl  # not on Windows
-    except ImportError:
-        return None
-    op = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if op is None:
-        return None
-    try:
-        return int(fcntl.fcntl(fd, op, size))
-    except OSError:
-        return None

@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from orchestrator.logfiles import open_append, shift_backups
-from orchestrator.logsink import LogSink, ReceiveStreamSource, enlarge_pipe, pump
+from orchestrator.logsink import LogSink, ReceiveStreamSource, enlarge_pipe, enlarge_stream_pipe, pump
 from orchestrator.spec import LogSpec
 
 
@@ -420,3 +420,13 @@ def test_enlarge_pipe() -> None:
     finally:
         os.close(r)
         os.close(w)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux only")
+async def test_enlarge_stream_pipe_of_an_anyio_process() -> None:
+    # Guards the asyncio internals enlarge_stream_pipe relies on: an anyio upgrade that moves them fails here.
+    with anyio.fail_after(10):
+        async with await anyio.open_process([sys.executable, "-c", "print('hi')"]) as proc:
+            assert enlarge_stream_pipe(proc.stdout) == 1 << 20
+            await proc.wait()
+    assert enlarge_stream_pipe(object()) is None
