@@ -146,6 +146,10 @@ def _wait_all(procs: list[subprocess.Popen[bytes]]) -> None:
             raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
 
 
+def _backups(lines: int) -> int:
+    return lines * LINE // ROTATE + 2  # enough to keep everything, for the loss check
+
+
 def _buffered_opener(path: Path) -> BinaryIO:
     path.parent.mkdir(parents=True, exist_ok=True)
     return open(path, "ab", buffering=1 << 20)
@@ -153,7 +157,7 @@ def _buffered_opener(path: Path) -> BinaryIO:
 
 def run_pump(*, enlarge: bool, buffered: bool = False) -> Runner:
     async def one(job: Job) -> None:
-        spec = LogSpec(dir=job.work, max_size=ROTATE, backups=10_000)
+        spec = LogSpec(dir=job.work, max_size=ROTATE, backups=_backups(job.lines))
         sink = LogSink(job.log, spec, opener=_buffered_opener) if buffered else LogSink(job.log, spec)
         try:
             async with await anyio.open_process(job.command(), stderr=None) as proc:
@@ -227,7 +231,7 @@ def _supervisor_yaml(jobs: list[Job]) -> str:
     lines = [
         f"state_dir: {json.dumps(str(work / 'state'))}",
         f"api: {{host: 127.0.0.1, port: {port}}}",
-        f"logs: {{dir: {json.dumps(str(work))}, max_size: {ROTATE}, backups: 10000}}",
+        f"logs: {{dir: {json.dumps(str(work))}, max_size: {ROTATE}, backups: {_backups(jobs[0].lines)}}}",
         "services:",
     ]
     for job in jobs:

@@ -67,14 +67,19 @@ def shift_backups(
     if backups <= 0:
         remove(path)
         return
-    slots = [path.with_name(f"{path.name}.{i}") for i in range(1, backups + 1)]
-    gap = next((i for i, slot in enumerate(slots) if not slot.exists()), None)
-    if gap is None:
-        remove(slots[-1])
-        gap = backups - 1
-    for i in range(gap, 0, -1):
-        rename(slots[i - 1], slots[i])
-    rename(path, slots[0])
+    gap = 1  # found by probing upwards: cost follows the backups that exist, not the `backups` limit
+    while gap <= backups and _numbered(path, gap).exists():
+        gap += 1
+    if gap > backups:
+        gap = backups
+        remove(_numbered(path, gap))
+    for i in range(gap, 1, -1):
+        rename(_numbered(path, i - 1), _numbered(path, i))
+    rename(path, _numbered(path, 1))
+
+
+def _numbered(path: Path, i: int) -> Path:
+    return path.with_name(f"{path.name}.{i}")
 
 
 def rotated_paths(path: Path) -> list[Path]:

@@ -131,6 +131,13 @@ def test_backups_limit_removes_the_oldest(tmp_path: Path) -> None:
     assert kept.startswith(b"line ")  # starts on a line
 
 
+def test_rotation_cost_follows_existing_backups_not_the_limit(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=10, backups=10**9))  # "keep everything"
+    for line in numbered(5):
+        sink.write(line)
+    assert [p.name for p in sink.rotated_paths()] == ["a.log"] + [f"a.log.{i}" for i in range(1, 5)]
+
+
 def test_backups_zero_drops_the_old_data(tmp_path: Path) -> None:
     sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=100, backups=0))
     for line in numbered(100):
