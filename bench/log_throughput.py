@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 import signal
 import socket
@@ -94,6 +95,7 @@ class Job:
 class Outcome:
     child_s: float  # the slowest child's own wall time
     total_s: float  # from spawn until every byte is in the files
+    cpu_s: float  # CPU of everything involved: children, copier, pump (0 where unknown: Windows)
     lost: int
     duplicated: int
     split: int  # lines cut across two files, or malformed
@@ -320,15 +322,23 @@ def measure(row: Row, runner: Runner, work: Path, lines: int) -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     jobs = [Job(work, i, row.kind, lines) for i in range(row.children)]
+    cpu0 = _cpu_seconds()
     try:
         total = runner(jobs)
     except Skip as exc:
         row.note = str(exc)
         return
+    cpu = _cpu_seconds() - cpu0
     damage = [check(job) for job in jobs]
     lost, dup, split = (sum(d[i] for d in damage) for i in range(3))
-    row.outcomes.append(Outcome(max(j.child_seconds() for j in jobs), total, lost, dup, split))
+    row.outcomes.append(Outcome(max(j.child_seconds() for j in jobs), total, cpu, lost, dup, split))
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _cpu_seconds() -> float:
+    # Ours (the in-process pump) plus every waited-for child and, through them, their children.
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def modes() -> dict[str, Runner]:
@@ -344,7 +354,7 @@ def modes() -> dict[str, Runner]:
 
 def print_table(rows: list[Row]) -> None:
     base = {(r.kind, r.children): _median(r, "child_s") for r in rows if r.mode == "(a) file"}
-    head = f"{'child':6} {'n':>2}  {'mode':31} {'child s':>8} {'ratio':>6} {'e2e s':>7}"
+    head = f"{'child':6} {'n':>2}  {'mode':31} {'child s':>8} {'ratio':>6} {'e2e s':>7} {'cpu s':>6}"
     head += f" {'lost':>5} {'dup':>4} {'split':>5}"
     print(head)
     print("-" * len(head))
@@ -357,7 +367,7 @@ def print_table(rows: list[Row]) -> None:
         lost, dup, split = (sum(getattr(o, k) for o in r.outcomes) for k in ("lost", "duplicated", "split"))
         print(
             f"{r.kind:6} {r.children:>2}  {r.mode:31} {child:8.3f} {ratio:>6} "
-            f"{_median(r, 'total_s'):7.3f} {lost:5} {dup:4} {split:5}"
+            f"{_median(r, 'total_s'):7.3f} {_median(r, 'cpu_s'):6.2f} {lost:5} {dup:4} {split:5}"
         )
 
 
@@ -378,7 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     wanted = [m for m in args.modes.split(",") if m]
     runners = {k: v for k, v in modes().items() if not wanted or any(w in k for w in wanted)}
     rows = [Row(m, k, n) for k in args.kinds.split(",") for n in (1, 2) for m in runners]
-    print(f"{args.lines} lines x {LINE} bytes per child, {args.runs} runs, output in {args.out}", flush=True)
+    print(f"{args.lines} lines x {LINE} bytes per child, {args.runs} runs, output in {args.out}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    where = f"python {sys.version.split()[0]} on {sys.platform}, {os.cpu_count()} CPUs"
+    print(f"{where}, load average {load:.2f}", flush=True)
     for run in range(args.runs):
         for row in rows:
             if not row.note:
