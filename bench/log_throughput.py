@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -225,14 +224,11 @@ def _supervised_done(job: Job) -> bool:
 
 
 def _supervisor_yaml(jobs: list[Job]) -> str:
-    # Keys from orchestrator/spec.py; a random free port so a running orchestrator is not disturbed.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # docs/config.md; port 0 so a running orchestrator is not disturbed.
     work = jobs[0].work
     lines = [
+        "api: {listen: '127.0.0.1:0'}",
         f"state_dir: {json.dumps(str(work / 'state'))}",
-        f"api: {{host: 127.0.0.1, port: {port}}}",
         f"logs: {{dir: {json.dumps(str(work))}, max_size: {ROTATE}, backups: {_backups(jobs[0].lines)}}}",
         "services:",
     ]
@@ -241,6 +237,7 @@ def _supervisor_yaml(jobs: list[Job]) -> str:
             f"  c{job.index}:",
             f"    command: {json.dumps(job.command())}",
             "    restart: {policy: never}",
+            "    start_period: 0.1s",
         ]
     return "\n".join(lines) + "\n"
 

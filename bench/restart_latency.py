@@ -37,12 +37,13 @@ def shell_loop(n: int) -> list[float]:
 
 async def supervised(n: int, tmp: Path) -> list[float]:
     spec = ServiceSpec(
-        name="blink", command=(sys.executable, "-c", CHILD),
+        name="blink",
+        command=(sys.executable, "-c", CHILD),
         restart=RestartSpec(RestartPolicy.ALWAYS, attempts=n, cooldown_s=0.0),
-        stop=StopSpec(5.0), start_period_s=0.0,
+        stop=StopSpec(5.0),
+        start_period_s=0.0,
     )
-    cfg = Config(path=tmp / "x.yaml", logs=LogSpec(dir=tmp / "logs"), services={"blink": spec},
-                 state_dir=tmp / "state")
+    cfg = Config(path=tmp / "x.yaml", logs=LogSpec(dir=tmp / "logs"), services={"blink": spec}, state_dir=tmp / "state")
     sup = Supervisor(cfg)
     async with anyio.create_task_group() as tg:
         await tg.start(sup.run)
