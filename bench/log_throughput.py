@@ -219,8 +219,13 @@ def run_supervised(jobs: list[Job]) -> float:
 
 def _supervised_done(job: Job) -> bool:
     # The child is done when its time file is there; the supervisor is done when every byte is logged.
-    logged = sum(p.stat().st_size for p in files_oldest_first(job.log))
-    return job.timefile.exists() and logged >= job.lines * LINE
+    if not job.timefile.exists():
+        return False
+    try:
+        logged = sum(p.stat().st_size for p in files_oldest_first(job.log))
+    except FileNotFoundError:  # rotated while we looked
+        return False
+    return logged >= job.lines * LINE
 
 
 def _supervisor_yaml(jobs: list[Job]) -> str:
