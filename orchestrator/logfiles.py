@@ -53,9 +53,7 @@ def numbered_backups(path: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def shift_backups(
-    path: Path, backups: int, *, rename: Rename = os.replace, remove: Remove = remove_file
-) -> None:
+def shift_backups(path: Path, backups: int, *, rename: Rename = os.replace, remove: Remove = remove_file) -> None:
     """Rotates `path` away: to `path.1`, older backups moving up by one; backups 0 removes it.
 
     Only the slots up to the first missing one are moved, so a rotation that failed half-way (the

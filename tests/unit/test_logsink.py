@@ -418,6 +418,31 @@ async def test_pump_eof_on_a_plain_source(tmp_path: Path) -> None:
     assert sink.path.read_bytes() == b"ab\n"
 
 
+async def test_pump_coalescing_collects_small_writes_into_fewer_reads(tmp_path: Path) -> None:
+    lines = [b"%05d\n" % i for i in range(2000)]
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=0))
+    reads: list[int] = []
+
+    class Trickle:
+        """Has one more line each time the pump comes back after a nap, like a pipe filling."""
+
+        def __init__(self) -> None:
+            self.pos = 0
+
+        async def read(self, n: int) -> bytes:
+            await anyio.lowlevel.checkpoint()
+            ready = len(lines) if reads else 1  # after the first (small) read the pump naps: all is there
+            data = b"".join(lines[self.pos : self.pos + ready])
+            self.pos += ready
+            reads.append(len(data))
+            return data
+
+    with anyio.fail_after(5):
+        await pump(Trickle(), sink, coalesce_s=0.001)
+    assert sink.path.read_bytes() == b"".join(lines)
+    assert len(reads) == 3  # one line, then the rest, then EOF
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux only")
 def test_enlarge_pipe() -> None:
     r, w = os.pipe()
