@@ -1,7 +1,7 @@
 """Moving a child's output from its pipe to a sink, without ever making the child wait on the disk.
 
 Measured (docs/benchmarks.md, "Log throughput"): the pipe's 64 KiB kernel buffer, not the sink, is what
-slows a fast writer, so the spawner should call `enlarge_stream_pipe` on each output stream (Linux).
+slows a fast writer, so pipes should be grown to 1 MiB (`enlarge_pipe`; Linux, best effort).
 """
 
 from __future__ import annotations
