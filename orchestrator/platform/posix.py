@@ -18,14 +18,13 @@ import anyio
 import psutil
 
 from orchestrator.errors import SpawnError
+from orchestrator.logpump import enlarge_pipe
 from orchestrator.platform import Child, LeftoverRecord
 from orchestrator.statefile import RUN_MARKER
 
 __all__ = ["PipeSource", "PosixChild", "PosixPlatform"]
 
 _PR_SET_PDEATHSIG = 1
-_F_SETPIPE_SZ = 1031  # Linux: a 1 MiB pipe lets a fast writer run ahead of our reads
-_PIPE_SIZE = 1 << 20
 _RESET_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGPIPE", "SIGUSR1", "SIGUSR2")
 
 
@@ -96,10 +95,7 @@ class PosixChild:
 
 def _pipe() -> tuple[int, int]:
     r, w = os.pipe()
-    with contextlib.suppress(OSError):  # not Linux, or over /proc/sys/fs/pipe-max-size
-        import fcntl
-
-        fcntl.fcntl(r, _F_SETPIPE_SZ, _PIPE_SIZE)
+    enlarge_pipe(r)  # a 1 MiB pipe lets a fast writer run ahead of our reads
     return r, w
 
 
