@@ -1,0 +1,66 @@
+"""Helpers for tests that run the stand-in ComfyUI (tests/children/fake_comfy.py) under a real supervisor."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+from orchestrator.spec import ComfySpec, Config, HealthSpec, ServiceSpec
+from orchestrator.supervisor import Supervisor
+from tests.support.helpers import child, service
+
+
+def free_port() -> int:
+    """A port nothing listens on now; the stand-in binds it again after every restart."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def comfy_service(tmp: Path, port: int, *, name: str = "comfyui", every_s: float = 0.1, timeout_s: float = 1.0,
+                  proxy_timeout_s: float = 2.0, drain_timeout_s: float = 5.0, busy_timeout_s: float = 300.0,
+                  **kw: Any) -> ServiceSpec:
+    url = f"http://127.0.0.1:{port}"
+    kw.setdefault("health", HealthSpec(url=f"{url}/system_stats", every_s=every_s, timeout_s=timeout_s,
+                                       grace_s=kw.pop("grace_s", 30.0), failures=kw.pop("failures", 3)))
+    return service(
+        name, child("fake_comfy.py", tmp / f"{name}.port", "--port", port), signal="SIGINT",
+        comfy=ComfySpec(url=url, proxy_timeout_s=proxy_timeout_s, drain_timeout_s=drain_timeout_s,
+                        busy_timeout_s=busy_timeout_s),
+        **kw,
+    )
+
+
+@asynccontextmanager
+async def running(cfg: Config) -> AsyncIterator[Supervisor]:
+    sup = Supervisor(cfg)
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        try:
+            yield sup
+        finally:
+            with anyio.move_on_after(30):
+                await sup.shutdown()
+
+
+async def control(port: int, **cmd: Any) -> None:
+    """Tell the stand-in what to be (busy queue, slow stats, hang, refuse, exit)."""
+    async with httpx.AsyncClient(trust_env=False) as http:
+        (await http.post(f"http://127.0.0.1:{port}/_control", json=cmd, timeout=5)).raise_for_status()
+
+
+async def get(port: int, path: str, timeout: float = 5.0) -> httpx.Response:
+    async with httpx.AsyncClient(trust_env=False) as http:
+        return await http.get(f"http://127.0.0.1:{port}{path}", timeout=timeout)
+
+
+async def recorded_requests(port: int) -> list[dict[str, Any]]:
+    requests: list[dict[str, Any]] = (await get(port, "/_debug")).json()["requests"]
+    return requests
