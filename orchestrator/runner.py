@@ -92,6 +92,10 @@ class ServiceRunner:
         self.probe: ServiceProbe | None = None  # attached by the supervisor's Prober
         self.env_file_fingerprint: dict[str, str] | None = None  # the env_file as the last spawn read it
         self.extra_tasks: list[Callable[[Child, TaskGroup], None]] = []  # per-child helpers (health loops)
+        self.extra_env: dict[str, str] = {}  # set by the supervisor (ComfyUI's session path); wins over `env`
+        # A child's exit code -> the reason it asked to be restarted, or None (ComfyUI-Manager's marker file).
+        self.exit_classifier: Callable[[int], str | None] | None = None
+        self.draining: str | None = None  # set while a drained restart waits (ComfyUI's queue), for status
         self._send, self._inbox = anyio.create_memory_object_stream[Event](math.inf)
         self._changed = anyio.Event()
         self._sent = 0
@@ -227,7 +231,7 @@ class ServiceRunner:
                 return SpawnFailed(conflict)
         try:
             file_values = read_env_file(spec.env_file) if spec.env_file is not None else {}
-            env = build_env(spec, self.environ, file_values)
+            env = {**build_env(spec, self.environ, file_values), **self.extra_env}
             child = await self.platform.spawn(spec.command, cwd=spec.cwd, env=env)
         except SpawnError as exc:
             return SpawnFailed(exc.reason)
@@ -262,7 +266,8 @@ class ServiceRunner:
             self._helpers = None
         self.child = None
         self.registry.remove(self.name)
-        self.send(Exited(returncode))
+        requested = self.exit_classifier(returncode) if self.exit_classifier is not None else None
+        self.send(Exited(returncode, requested))
 
     async def _clear_group(self, child: Child) -> None:
         """The leader is gone: give the rest of its group the stop timeout if stopping, then kill it."""

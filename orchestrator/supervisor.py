@@ -11,6 +11,7 @@ import httpx
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
+from orchestrator.comfy import ComfyUI
 from orchestrator.errors import UnknownServiceError
 from orchestrator.events import EventLog
 from orchestrator.machine import ALIVE_STATES, IDLE_STATES, ProcessState, Restart, Start, Stop
@@ -53,6 +54,7 @@ class Supervisor:
         self.shutting_down = False
         for spec in config.services.values():
             self.runners[spec.name] = self._make_runner(spec)
+        self.comfy = ComfyUI.attach(self.runners, config, self.events)  # None: no service has `comfy:`
         self.reloader = Reloader(self)
 
     def _make_runner(self, spec: ServiceSpec) -> ServiceRunner:
@@ -73,6 +75,8 @@ class Supervisor:
         self._reap_leftovers()
         async with self.prober.open(), anyio.create_task_group() as tg:
             self._tg = tg
+            if self.comfy is not None:
+                await tg.start(self.comfy.run)
             for runner in self.runners.values():
                 tg.start_soon(self._run_runner, runner)
             tg.start_soon(self.reloader.watch)
@@ -178,12 +182,19 @@ class Supervisor:
             await runner.wait_until(lambda r: r.state in IDLE_STATES, _stop_budget(runner))
         return _status_of(runner)
 
-    async def restart(self, name: str) -> ServiceStatus:
+    async def restart(self, name: str, *, drain: bool = False) -> ServiceStatus:
+        """Restart a service. `drain` (the `comfy:` service only) first waits for ComfyUI's queue."""
         runner = self.runner(name)
+        if drain and self.comfy is not None and self.comfy.runner is runner and runner.state in ALIVE_STATES:
+            await self.comfy.drained(lambda why: self._restart(runner, f"restarted by hand after drain: {why}"))
+            return _status_of(runner)
+        return await self._restart(runner, "restarted by hand")
+
+    async def _restart(self, runner: ServiceRunner, reason: str) -> ServiceStatus:
         if runner.state in IDLE_STATES and runner.spec.depends_on:
-            return await self.start(name)
+            return await self.start(runner.name)
         spawns = runner.machine.spawns
-        await self._command(runner, Restart("restarted by hand"))
+        await self._command(runner, Restart(reason))
         await runner.wait_until(
             lambda r: r.machine.spawns > spawns or r.state in IDLE_STATES, _stop_budget(runner)
         )
@@ -264,9 +275,11 @@ def _status_of(runner: ServiceRunner) -> ServiceStatus:
     m = runner.machine
     now = anyio.current_time()
     alive = m.state in ALIVE_STATES and m.spawned_at is not None
+    # Draining is not a machine state: the child runs on while the supervisor waits for its queue.
+    draining = runner.draining if m.state is ProcessState.RUNNING else None
     return ServiceStatus(
         name=runner.name,
-        state=m.state.value,
+        state="draining" if draining is not None else m.state.value,
         health=runner.health,
         pid=m.pid,
         started_at=runner.started_at if alive else None,
@@ -275,7 +288,7 @@ def _status_of(runner: ServiceRunner) -> ServiceStatus:
         restarts_by_reason=dict(m.restarts),
         attempts=m.attempts,
         exit_code=m.last_exit,
-        reason=f"waiting for {runner.waiting_for}" if runner.waiting_for else m.reason,
+        reason=f"waiting for {runner.waiting_for}" if runner.waiting_for else draining or m.reason,
         waiting_for=runner.waiting_for,
         health_detail=runner.probe.detail if runner.probe is not None else None,
     )
