@@ -2,8 +2,9 @@
 
 It hooks into that service's runner: the `__COMFY_CLI_SESSION__` variable that makes ComfyUI-Manager
 ask for a restart instead of re-executing ComfyUI behind our back, the exit classifier that turns
-the Manager's marker file into a requested restart, and a sampler per child that keeps the last
-known queue, VRAM and RAM (`sample`) for the status route, the metrics and the busy rule.
+the Manager's marker file into a requested restart, a sampler per child that keeps the last known
+queue, VRAM and RAM (`sample`) for the status route, the metrics and the busy rule, and the health
+probe's busy hook. It talks to ComfyUI over the health prober's shared HTTP client.
 """
 
 from __future__ import annotations
@@ -11,19 +12,21 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import httpx
 import structlog
-from anyio.abc import TaskGroup, TaskStatus
+from anyio.abc import TaskGroup
 
 from orchestrator.comfy_busy import BusyAllowance
-from orchestrator.comfy_client import ComfyClient, ComfyDevice, ComfyError, ComfySample, FailureKind, QueueCounts
+from orchestrator.comfy_client import ComfyClient, ComfyDevice, ComfyError, ComfySample, QueueCounts
 from orchestrator.comfy_drain import DRAIN_POLL_S, wait_for_empty_queue
-from orchestrator.events import EventLog
+from orchestrator.health import ProbeResult
 from orchestrator.platform import Child
+from orchestrator.probe import Prober
 from orchestrator.runner import ServiceRunner
 from orchestrator.spec import ComfySpec, Config
 
@@ -34,37 +37,44 @@ _log = structlog.get_logger("orchestrator.comfy")
 SESSION_ENV = "__COMFY_CLI_SESSION__"  # set: the Manager writes `<value>.reboot` and exits 0 to restart
 MANAGER_RESTART = "comfyui-manager restart"
 DEFAULT_SAMPLE_EVERY_S = 15.0  # without a health check, sample as often as the Guardian polled
+SAMPLE_FALLBACK_FACTOR = 2.0  # with one, sample after every probe, or after twice its interval at worst
 DEFAULT_TIMEOUT_S = 5.0
 
 _T = TypeVar("_T")
 
 
 class ComfyUI:
-    def __init__(self, runner: ServiceRunner, spec: ComfySpec, state_dir: Path, events: EventLog) -> None:
+    def __init__(self, runner: ServiceRunner, spec: ComfySpec, state_dir: Path, prober: Prober) -> None:
         self.runner = runner
         self.spec = spec
-        self.events = events
+        self.events = prober.events
+        self.prober = prober
         self.session_path = state_dir / "comfyui-session"
-        health = runner.spec.health
-        self.sample_every_s = health.every_s if health is not None else DEFAULT_SAMPLE_EVERY_S
-        self.timeout_s = health.timeout_s if health is not None else DEFAULT_TIMEOUT_S
         self.drain_poll_s = DRAIN_POLL_S
         self.sample = ComfySample()
         self.busy = BusyAllowance(spec.busy_timeout_s)
         self.proxy_calls: Counter[tuple[str, str]] = Counter()  # (endpoint, status) -> count
-        self._http: httpx.AsyncClient | None = None
+        self._probed = anyio.Event()
         self._drain_done: anyio.Event | None = None
         runner.extra_env[SESSION_ENV] = str(self.session_path)
         runner.exit_classifier = self.classify_exit
         runner.extra_tasks.append(self._start_sampler)
+        if runner.probe is not None:
+            runner.probe.timeout_counts = self.timeout_counts
+            runner.probe.listeners.append(self._after_probe)
 
     @classmethod
-    def attach(cls, runners: Mapping[str, ServiceRunner], config: Config, events: EventLog) -> ComfyUI | None:
+    def attach(cls, runners: Mapping[str, ServiceRunner], config: Config, prober: Prober) -> ComfyUI | None:
         """The ComfyUI of this config, hooked into its runner; None when no service has `comfy:`."""
         for runner in runners.values():
             if runner.spec.comfy is not None:
-                return cls(runner, runner.spec.comfy, config.state_dir, events)
+                return cls(runner, runner.spec.comfy, config.state_dir, prober)
         return None
+
+    def prepare(self) -> None:
+        """Before the first spawn: the marker's folder exists, and no marker of a run that died is taken."""
+        self.session_path.parent.mkdir(parents=True, exist_ok=True)
+        self.reboot_marker.unlink(missing_ok=True)
 
     @property
     def name(self) -> str:
@@ -76,9 +86,20 @@ class ComfyUI:
 
     @property
     def http(self) -> httpx.AsyncClient:
-        if self._http is None:
-            raise RuntimeError("ComfyUI.run() has not started")
-        return self._http
+        """The supervisor's shared client (the health prober's), open while the supervisor runs."""
+        if self.prober.client is None:
+            raise RuntimeError("the supervisor is not running: no HTTP client")
+        return self.prober.client
+
+    @property
+    def timeout_s(self) -> float:
+        health = self.runner.spec.health
+        return health.timeout_s if health is not None else DEFAULT_TIMEOUT_S
+
+    @property
+    def sample_every_s(self) -> float:
+        health = self.runner.spec.health
+        return health.every_s * SAMPLE_FALLBACK_FACTOR if health is not None else DEFAULT_SAMPLE_EVERY_S
 
     @property
     def draining(self) -> bool:
@@ -86,21 +107,6 @@ class ComfyUI:
 
     def client(self, timeout_s: float | None = None) -> ComfyClient:
         return ComfyClient(self.spec.url, self.http, self.timeout_s if timeout_s is None else timeout_s)
-
-    # -- lifetime ------------------------------------------------------------------------------------
-    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Own the HTTP client while the supervisor runs; started before the runners."""
-        self.session_path.parent.mkdir(parents=True, exist_ok=True)
-        self.reboot_marker.unlink(missing_ok=True)  # left by a run that died: not a request of this one
-        http = httpx.AsyncClient(trust_env=False)  # never through a proxy from the environment
-        self._http = http
-        try:
-            task_status.started()
-            await anyio.sleep_forever()
-        finally:
-            self._http = None
-            with anyio.CancelScope(shield=True):
-                await http.aclose()
 
     # -- ComfyUI-Manager restarts ------------------------------------------------------------------
     def classify_exit(self, returncode: int) -> str | None:
@@ -118,11 +124,13 @@ class ComfyUI:
         tg.start_soon(self._sample_loop)
 
     async def _sample_loop(self) -> None:
-        """While this child lives: refresh the sample every health interval."""
+        """While this child lives: refresh the sample after every health probe (or on a timer)."""
         try:
             while True:
+                self._probed = anyio.Event()
                 await self.refresh()
-                await anyio.sleep(self.sample_every_s)
+                with anyio.move_on_after(self.sample_every_s):
+                    await self._probed.wait()
         finally:
             self.sample = ComfySample(error="not running")
 
@@ -148,17 +156,18 @@ class ComfyUI:
 
     def note_queue(self, queue: QueueCounts) -> None:
         """A queue read elsewhere (the drain) is the newest known queue too."""
-        self.sample = self.sample.updated(ComfyError("error", "not fetched"), queue, anyio.current_time(),
-                                          time.time())
+        self.sample = replace(self.sample, queue=queue)
 
-    # -- busy is not dead (the health loop's hook) ---------------------------------------------------
-    def probe_failure_counts(self, kind: FailureKind, now: float) -> bool:
-        """Whether a failed health probe counts; a timeout while the queue runs is excused for a while."""
+    # -- busy is not dead (the health probe's hooks) --------------------------------------------------
+    def timeout_counts(self, now: float) -> bool:
+        """Whether a probe timeout counts: not while the last known queue runs, for `busy_timeout`."""
         queue = self.sample.queue
-        return self.busy.counts(kind, queue is not None and queue.busy, now)
+        return self.busy.timeout_counts(queue is not None and queue.busy, now)
 
-    def probe_succeeded(self) -> None:
-        self.busy.succeeded()
+    def _after_probe(self, result: ProbeResult) -> None:
+        if result.ok:
+            self.busy.succeeded()
+        self._probed.set()  # sample now: the next probe's verdict sees a fresh queue
 
     # -- drain -----------------------------------------------------------------------------------------
     async def drained(self, restart: Callable[[str], Awaitable[object]]) -> None:

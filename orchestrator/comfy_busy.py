@@ -2,13 +2,11 @@
 
 While a prompt runs, ComfyUI answers `/system_stats` slowly (it asks the GPU from its event loop),
 so a probe that times out while the last known queue was non-empty is excused for `allowance_s`
-from the first such timeout. A refused connection or an error status always counts, and so does a
-timeout while the queue is empty.
+from the first such timeout. A timeout while the queue is empty counts. (Only timeouts come here: a
+refused connection or an error status always counts, decided by the health tracker.)
 """
 
 from __future__ import annotations
-
-from orchestrator.comfy_client import FailureKind
 
 __all__ = ["BusyAllowance"]
 
@@ -18,10 +16,8 @@ class BusyAllowance:
         self.allowance_s = allowance_s
         self.excused_since: float | None = None  # the first timeout excused in the current streak
 
-    def counts(self, kind: FailureKind, queue_busy: bool, now: float) -> bool:
-        """Whether this failed probe counts against the service (False: excused, ignore it)."""
-        if kind != "timeout":
-            return True
+    def timeout_counts(self, queue_busy: bool, now: float) -> bool:
+        """Whether a probe timeout counts against the service (False: excused, as if not probed)."""
         if not queue_busy:
             self.excused_since = None
             return True

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.probe import describe_http_error as describe_probe_error
+from orchestrator.probe import format_seconds
 
 __all__ = [
     "ComfyClient",
@@ -25,7 +27,7 @@ __all__ = [
     "describe_http_error",
 ]
 
-FailureKind = str  # "timeout" | "refused" | "error"
+FailureKind = str  # "timeout" | "refused" (cannot connect: nothing listens) | "error"
 
 
 class ComfyError(OrchestratorError):
@@ -38,13 +40,11 @@ class ComfyError(OrchestratorError):
 
 
 def describe_http_error(exc: httpx.HTTPError, timeout_s: float) -> ComfyError:
-    """One line for a failed request to ComfyUI, and the kind the busy rule needs."""
+    """One line for a failed request to ComfyUI (in the health probe's words), and its kind."""
     if isinstance(exc, httpx.TimeoutException):
-        return ComfyError("timeout", f"timed out after {timeout_s:g}s")
-    if isinstance(exc, httpx.ConnectError):
-        text = str(exc).lower()
-        return ComfyError("refused", "connection refused" if "refused" in text else f"cannot connect: {exc}")
-    return ComfyError("error", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        return ComfyError("timeout", f"timeout after {format_seconds(timeout_s)}")
+    message = describe_probe_error(exc)
+    return ComfyError("refused" if isinstance(exc, httpx.ConnectError) else "error", message)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ class Supervisor:
         self.shutting_down = False
         for spec in config.services.values():
             self.runners[spec.name] = self._make_runner(spec)
-        self.comfy = ComfyUI.attach(self.runners, config, self.events)  # None: no service has `comfy:`
+        self.comfy = ComfyUI.attach(self.runners, config, self.prober)  # None: no service has `comfy:`
         self.reloader = Reloader(self)
 
     def _make_runner(self, spec: ServiceSpec) -> ServiceRunner:
@@ -73,10 +73,10 @@ class Supervisor:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run every runner until shutdown(); autostart services start in dependency order."""
         self._reap_leftovers()
+        if self.comfy is not None:
+            self.comfy.prepare()
         async with self.prober.open(), anyio.create_task_group() as tg:
             self._tg = tg
-            if self.comfy is not None:
-                await tg.start(self.comfy.run)
             for runner in self.runners.values():
                 tg.start_soon(self._run_runner, runner)
             tg.start_soon(self.reloader.watch)

@@ -11,8 +11,9 @@ import pytest
 
 from orchestrator.comfy import MANAGER_RESTART, ComfyUI
 from orchestrator.comfy_client import QueueCounts
+from orchestrator.probe import ServiceProbe
 from orchestrator.supervisor import Supervisor
-from tests.support.comfy import comfy_service, control, free_port, get, running
+from tests.support.comfy import comfy_service, control, free_port, get, supervising
 from tests.support.helpers import config, wait_for
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +37,7 @@ async def test_manager_restart_marker_restarts_at_once_without_an_attempt(tmp_pa
     port = free_port()
     # A long cooldown and no restart budget: only a requested restart can bring it back, and at once.
     svc = comfy_service(tmp_path, port, attempts=0, cooldown_s=60.0)
-    async with running(config(tmp_path, svc)) as sup:
+    async with supervising(config(tmp_path, svc)) as sup:
         comfy = comfy_of(sup)
         old = await up(sup)
         await get(port, "/api/manager/reboot")  # what the Manager's Restart button calls
@@ -51,7 +52,7 @@ async def test_manager_restart_marker_restarts_at_once_without_an_attempt(tmp_pa
 
 async def test_clean_exit_without_the_marker_is_an_ordinary_exit(tmp_path: Path) -> None:
     port = free_port()
-    async with running(config(tmp_path, comfy_service(tmp_path, port))) as sup:
+    async with supervising(config(tmp_path, comfy_service(tmp_path, port))) as sup:
         await up(sup)
         await control(port, exit=0)
         await wait_for(lambda: sup.status("comfyui").state == "exited", 10, "exited")
@@ -63,7 +64,7 @@ async def test_stale_marker_from_an_earlier_run_is_not_a_request(tmp_path: Path)
     marker = tmp_path / "state" / "comfyui-session.reboot"
     marker.parent.mkdir(parents=True)
     marker.write_text("")
-    async with running(config(tmp_path, comfy_service(tmp_path, port))) as sup:
+    async with supervising(config(tmp_path, comfy_service(tmp_path, port))) as sup:
         await up(sup)
         assert not marker.exists()
         await control(port, exit=0)
@@ -72,7 +73,7 @@ async def test_stale_marker_from_an_earlier_run_is_not_a_request(tmp_path: Path)
 
 async def test_sampler_keeps_queue_vram_and_ram_and_forgets_them_when_stopped(tmp_path: Path) -> None:
     port = free_port()
-    async with running(config(tmp_path, comfy_service(tmp_path, port))) as sup:
+    async with supervising(config(tmp_path, comfy_service(tmp_path, port))) as sup:
         comfy = comfy_of(sup)
         await up(sup)
         await control(port, queue={"running": 1, "pending": 2})
@@ -86,18 +87,18 @@ async def test_sampler_keeps_queue_vram_and_ram_and_forgets_them_when_stopped(tm
 
 async def test_slow_system_stats_keeps_the_last_devices_and_still_reads_the_queue(tmp_path: Path) -> None:
     port = free_port()
-    async with running(config(tmp_path, comfy_service(tmp_path, port, timeout_s=0.3))) as sup:
+    async with supervising(config(tmp_path, comfy_service(tmp_path, port, timeout_s=0.3))) as sup:
         comfy = comfy_of(sup)
         await up(sup)
         await control(port, queue={"running": 1, "pending": 0}, stats_delay=5)
-        await wait_for(lambda: (comfy.sample.error or "").startswith("/system_stats: timed out"), 5, "a timeout")
+        await wait_for(lambda: (comfy.sample.error or "").startswith("/system_stats: timeout after"), 5, "a timeout")
         sample = comfy.sample
         assert sample.reachable and sample.queue == QueueCounts(1, 0) and len(sample.devices) == 1
 
 
 async def test_drained_restart_waits_for_the_queue_and_shows_draining(tmp_path: Path) -> None:
     port = free_port()
-    async with running(config(tmp_path, comfy_service(tmp_path, port, drain_timeout_s=30))) as sup:
+    async with supervising(config(tmp_path, comfy_service(tmp_path, port, drain_timeout_s=30))) as sup:
         old = await up(sup)
         await control(port, queue={"running": 1, "pending": 1})
         async with anyio.create_task_group() as tg:
@@ -116,7 +117,7 @@ async def test_drained_restart_waits_for_the_queue_and_shows_draining(tmp_path: 
 
 async def test_drain_gives_up_at_its_timeout_and_says_so(tmp_path: Path) -> None:
     port = free_port()
-    async with running(config(tmp_path, comfy_service(tmp_path, port, drain_timeout_s=0.6))) as sup:
+    async with supervising(config(tmp_path, comfy_service(tmp_path, port, drain_timeout_s=0.6))) as sup:
         old = await up(sup)
         await control(port, queue={"running": 1, "pending": 0})
         st = await sup.restart("comfyui", drain=True)
@@ -128,7 +129,7 @@ async def test_drain_gives_up_at_its_timeout_and_says_so(tmp_path: Path) -> None
 
 async def test_a_stop_during_the_drain_ends_it_without_a_restart(tmp_path: Path) -> None:
     port = free_port()
-    async with running(config(tmp_path, comfy_service(tmp_path, port, drain_timeout_s=30))) as sup:
+    async with supervising(config(tmp_path, comfy_service(tmp_path, port, drain_timeout_s=30))) as sup:
         await up(sup)
         await control(port, queue={"running": 1, "pending": 0})
         async with anyio.create_task_group() as tg:
@@ -141,7 +142,7 @@ async def test_a_stop_during_the_drain_ends_it_without_a_restart(tmp_path: Path)
 
 async def test_two_drained_restarts_at_once_restart_once(tmp_path: Path) -> None:
     port = free_port()
-    async with running(config(tmp_path, comfy_service(tmp_path, port, drain_timeout_s=30))) as sup:
+    async with supervising(config(tmp_path, comfy_service(tmp_path, port, drain_timeout_s=30))) as sup:
         await up(sup)
         await control(port, queue={"running": 1, "pending": 0})
         async with anyio.create_task_group() as tg:
@@ -154,10 +155,67 @@ async def test_two_drained_restarts_at_once_restart_once(tmp_path: Path) -> None
 
 async def test_drain_of_a_comfyui_that_refuses_connections_restarts_at_once(tmp_path: Path) -> None:
     port = free_port()
-    async with running(config(tmp_path, comfy_service(tmp_path, port, drain_timeout_s=30))) as sup:
+    async with supervising(config(tmp_path, comfy_service(tmp_path, port, drain_timeout_s=30))) as sup:
         old = await up(sup)
         await control(port, refuse=True)
         await wait_for(lambda: not comfy_of(sup).sample.reachable, 5, "connections refused")
         st = await sup.restart("comfyui", drain=True)
         assert st.pid not in (None, old)
         assert any(e.message == "nothing to drain: ComfyUI refuses connections" for e in sup.events.since())
+
+
+def probe_of(sup: Supervisor) -> ServiceProbe:
+    probe = sup.runner("comfyui").probe
+    assert probe is not None
+    return probe
+
+
+async def healthy(sup: Supervisor) -> int:
+    pid = await up(sup)
+    await wait_for(lambda: sup.status("comfyui").health == "healthy", 10, "healthy")
+    return pid
+
+
+async def test_slow_probes_while_the_queue_runs_do_not_restart(tmp_path: Path) -> None:
+    port = free_port()
+    svc = comfy_service(tmp_path, port, every_s=0.1, timeout_s=0.2, failures=2, grace_s=0.0)
+    async with supervising(config(tmp_path, svc)) as sup:
+        pid = await healthy(sup)
+        await control(port, queue={"running": 1, "pending": 0})
+        await wait_for(lambda: comfy_of(sup).sample.queue == QueueCounts(1, 0), 5, "the busy queue sampled")
+        await control(port, stats_delay=30)
+        failed = probe_of(sup).failed_total
+        await wait_for(lambda: probe_of(sup).failed_total >= failed + 6, 10, "six probe timeouts")
+        st = sup.status("comfyui")
+        assert (st.pid, st.restarts, st.health) == (pid, 0, "healthy")
+        assert st.health_detail is not None and st.health_detail.startswith("timeout after")
+        assert comfy_of(sup).busy.excused_since is not None
+
+
+async def test_slow_probes_count_once_the_busy_allowance_is_spent(tmp_path: Path) -> None:
+    port = free_port()
+    svc = comfy_service(tmp_path, port, every_s=0.1, timeout_s=0.2, failures=2, grace_s=0.0, busy_timeout_s=0.8)
+    async with supervising(config(tmp_path, svc)) as sup:
+        pid = await healthy(sup)
+        await control(port, queue={"running": 1, "pending": 0})
+        await wait_for(lambda: comfy_of(sup).sample.queue == QueueCounts(1, 0), 5, "the busy queue sampled")
+        await control(port, stats_delay=30)
+        first_failure = anyio.current_time()
+        await wait_for(lambda: sup.status("comfyui").pid not in (None, pid), 10, "a restart")
+        assert anyio.current_time() - first_failure >= 0.8
+        assert sup.status("comfyui").restarts_by_reason == {"unhealthy": 1}
+        assert any(e.message.startswith("unhealthy: timeout after 0.2s") for e in sup.events.since())
+
+
+async def test_a_refused_connection_counts_even_while_the_queue_runs(tmp_path: Path) -> None:
+    port = free_port()
+    svc = comfy_service(tmp_path, port, every_s=0.1, timeout_s=0.5, failures=2, grace_s=0.0)
+    async with supervising(config(tmp_path, svc)) as sup:
+        pid = await healthy(sup)
+        await control(port, queue={"running": 1, "pending": 3})
+        await wait_for(lambda: comfy_of(sup).sample.queue == QueueCounts(1, 3), 5, "the busy queue sampled")
+        await control(port, refuse=True)
+        await wait_for(lambda: sup.status("comfyui").pid not in (None, pid), 10, "a restart")
+        assert sup.status("comfyui").restarts_by_reason == {"unhealthy": 1}
+        assert any(e.message == "unhealthy: connection refused (2 failed probes in a row)" for e in sup.events.since())
+        await healthy(sup)

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 
-from orchestrator.spec import ComfySpec, Config, HealthSpec, ServiceSpec
-from orchestrator.supervisor import Supervisor
-from tests.support.helpers import child, service
+from orchestrator.spec import ComfySpec, HealthSpec, ServiceSpec
+from tests.support.helpers import child, free_port, service, supervising
 
-
-def free_port() -> int:
-    """A port nothing listens on now; the stand-in binds it again after every restart."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+__all__ = ["comfy_service", "control", "free_port", "get", "recorded_requests", "supervising"]
 
 
 def comfy_service(tmp: Path, port: int, *, name: str = "comfyui", every_s: float = 0.1, timeout_s: float = 1.0,
@@ -36,18 +25,6 @@ def comfy_service(tmp: Path, port: int, *, name: str = "comfyui", every_s: float
                         busy_timeout_s=busy_timeout_s),
         **kw,
     )
-
-
-@asynccontextmanager
-async def running(cfg: Config) -> AsyncIterator[Supervisor]:
-    sup = Supervisor(cfg)
-    async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
-        try:
-            yield sup
-        finally:
-            with anyio.move_on_after(30):
-                await sup.shutdown()
 
 
 async def control(port: int, **cmd: Any) -> None:
