@@ -1,10 +1,14 @@
-"""The supervisor's knowledge of its one ComfyUI service (the service with `comfy:` in the config).
+"""The supervisor's knowledge of ComfyUI: the one service whose spec carries `comfy:`.
 
-It hooks into that service's runner: the `__COMFY_CLI_SESSION__` variable that makes ComfyUI-Manager
-ask for a restart instead of re-executing ComfyUI behind our back, the exit classifier that turns
-the Manager's marker file into a requested restart, a sampler per child that keeps the last known
-queue, VRAM and RAM (`sample`) for the status route, the metrics and the busy rule, and the health
-probe's busy hook. It talks to ComfyUI over the health prober's shared HTTP client.
+`ComfyUI` hooks into every runner, and each hook acts only while that runner's spec in force carries
+`comfy:` (so a reload that adds, moves or removes `comfy:` needs nothing more):
+- the `__COMFY_CLI_SESSION__` variable, which makes ComfyUI-Manager ask for a restart (a marker file
+  and exit 0) instead of re-executing ComfyUI behind our back;
+- the exit classifier that turns that marker into a requested restart;
+- a sampler per child that keeps the last known queue, VRAM and RAM (`sample`) for the status
+  route, the metrics and the busy rule, refreshed after every health probe;
+- the health probe's busy hook (busy is not dead) and the reload's drain before a stop.
+It talks to ComfyUI over the health prober's shared HTTP client.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,10 +30,11 @@ from orchestrator.comfy_busy import BusyAllowance
 from orchestrator.comfy_client import ComfyClient, ComfyDevice, ComfyError, ComfySample, QueueCounts
 from orchestrator.comfy_drain import DRAIN_POLL_S, wait_for_empty_queue
 from orchestrator.health import ProbeResult
+from orchestrator.machine import ProcessState
 from orchestrator.platform import Child
 from orchestrator.probe import Prober
 from orchestrator.runner import ServiceRunner
-from orchestrator.spec import ComfySpec, Config
+from orchestrator.spec import ComfySpec, ServiceSpec
 
 __all__ = ["MANAGER_RESTART", "SESSION_ENV", "ComfyUI"]
 
@@ -44,41 +50,42 @@ _T = TypeVar("_T")
 
 
 class ComfyUI:
-    def __init__(self, runner: ServiceRunner, spec: ComfySpec, state_dir: Path, prober: Prober) -> None:
-        self.runner = runner
-        self.spec = spec
-        self.events = prober.events
+    def __init__(self, runners: Mapping[str, ServiceRunner], state_dir: Path, prober: Prober) -> None:
+        self._runners = runners  # the supervisor's own mapping: a reload changes it in place
         self.prober = prober
+        self.events = prober.events
         self.session_path = state_dir / "comfyui-session"
         self.drain_poll_s = DRAIN_POLL_S
-        self.sample = ComfySample()
-        self.busy = BusyAllowance(spec.busy_timeout_s)
+        self.sample = ComfySample(error="not running")
+        self.busy = BusyAllowance(ComfySpec().busy_timeout_s)
         self.proxy_calls: Counter[tuple[str, str]] = Counter()  # (endpoint, status) -> count
         self._probed = anyio.Event()
         self._drain_done: anyio.Event | None = None
-        runner.extra_env[SESSION_ENV] = str(self.session_path)
-        runner.exit_classifier = self.classify_exit
-        runner.extra_tasks.append(self._start_sampler)
-        if runner.probe is not None:
-            runner.probe.timeout_counts = self.timeout_counts
-            runner.probe.listeners.append(self._after_probe)
 
-    @classmethod
-    def attach(cls, runners: Mapping[str, ServiceRunner], config: Config, prober: Prober) -> ComfyUI | None:
-        """The ComfyUI of this config, hooked into its runner; None when no service has `comfy:`."""
-        for runner in runners.values():
-            if runner.spec.comfy is not None:
-                return cls(runner, runner.spec.comfy, config.state_dir, prober)
-        return None
+    def attach(self, runner: ServiceRunner) -> None:
+        """Hook into a runner; the hooks do nothing while its spec has no `comfy:`."""
+        runner.env_hooks.append(self._session_env)
+        runner.exit_classifier = partial(self._classify_exit, runner)
+        runner.extra_tasks.append(partial(self._start_sampler, runner))
+        if runner.probe is not None:
+            runner.probe.timeout_counts = partial(self._timeout_counts, runner)
+            runner.probe.listeners.append(partial(self._after_probe, runner))
 
     def prepare(self) -> None:
         """Before the first spawn: the marker's folder exists, and no marker of a run that died is taken."""
         self.session_path.parent.mkdir(parents=True, exist_ok=True)
         self.reboot_marker.unlink(missing_ok=True)
 
+    # -- what is ComfyUI now -------------------------------------------------------------------------
     @property
-    def name(self) -> str:
-        return self.runner.name
+    def runner(self) -> ServiceRunner | None:
+        """The runner of the service that carries `comfy:` (None: no such service)."""
+        return next((r for r in self._runners.values() if r.spec.comfy is not None), None)
+
+    @property
+    def spec(self) -> ComfySpec | None:
+        runner = self.runner
+        return runner.spec.comfy if runner is not None else None
 
     @property
     def reboot_marker(self) -> Path:
@@ -93,24 +100,26 @@ class ComfyUI:
 
     @property
     def timeout_s(self) -> float:
-        health = self.runner.spec.health
+        runner = self.runner
+        health = runner.spec.health if runner is not None else None
         return health.timeout_s if health is not None else DEFAULT_TIMEOUT_S
 
     @property
-    def sample_every_s(self) -> float:
-        health = self.runner.spec.health
-        return health.every_s * SAMPLE_FALLBACK_FACTOR if health is not None else DEFAULT_SAMPLE_EVERY_S
-
-    @property
     def draining(self) -> bool:
-        return self.runner.draining is not None
+        runner = self.runner
+        return runner is not None and runner.draining is not None
 
-    def client(self, timeout_s: float | None = None) -> ComfyClient:
-        return ComfyClient(self.spec.url, self.http, self.timeout_s if timeout_s is None else timeout_s)
+    def client(self, spec: ComfySpec, timeout_s: float | None = None) -> ComfyClient:
+        return ComfyClient(spec.url, self.http, self.timeout_s if timeout_s is None else timeout_s)
 
     # -- ComfyUI-Manager restarts ------------------------------------------------------------------
-    def classify_exit(self, returncode: int) -> str | None:
+    def _session_env(self, spec: ServiceSpec) -> Mapping[str, str]:
+        return {SESSION_ENV: str(self.session_path)} if spec.comfy is not None else {}
+
+    def _classify_exit(self, runner: ServiceRunner, returncode: int) -> str | None:
         """An exit that left the Manager's marker behind is a requested restart; the marker is consumed."""
+        if runner.spec.comfy is None:
+            return None
         try:
             self.reboot_marker.unlink()
         except FileNotFoundError:
@@ -120,23 +129,27 @@ class ComfyUI:
         return MANAGER_RESTART
 
     # -- sampling ------------------------------------------------------------------------------------
-    def _start_sampler(self, child: Child, tg: TaskGroup) -> None:
-        tg.start_soon(self._sample_loop)
+    def _start_sampler(self, runner: ServiceRunner, child: Child, tg: TaskGroup) -> None:
+        if runner.spec.comfy is not None:
+            tg.start_soon(self._sample_loop, runner)
 
-    async def _sample_loop(self) -> None:
+    async def _sample_loop(self, runner: ServiceRunner) -> None:
         """While this child lives: refresh the sample after every health probe (or on a timer)."""
         try:
-            while True:
+            while (spec := runner.spec.comfy) is not None:
                 self._probed = anyio.Event()
-                await self.refresh()
-                with anyio.move_on_after(self.sample_every_s):
+                await self.refresh(spec)
+                health = runner.spec.health
+                every = health.every_s * SAMPLE_FALLBACK_FACTOR if health is not None else DEFAULT_SAMPLE_EVERY_S
+                with anyio.move_on_after(every):
                     await self._probed.wait()
         finally:
             self.sample = ComfySample(error="not running")
+            runner.draining = None  # a drained child is gone: new prompts may come again
 
-    async def refresh(self) -> ComfySample:
+    async def refresh(self, spec: ComfySpec) -> ComfySample:
         """Fetch /system_stats and /queue at once; what fails keeps its last known value."""
-        client = self.client()
+        client = self.client(spec)
         stats: tuple[Mapping[str, Any], tuple[ComfyDevice, ...]] | ComfyError = ComfyError("error", "not fetched")
         queue: QueueCounts | ComfyError = ComfyError("error", "not fetched")
 
@@ -159,40 +172,58 @@ class ComfyUI:
         self.sample = replace(self.sample, queue=queue)
 
     # -- busy is not dead (the health probe's hooks) --------------------------------------------------
-    def timeout_counts(self, now: float) -> bool:
+    def _timeout_counts(self, runner: ServiceRunner, now: float) -> bool:
         """Whether a probe timeout counts: not while the last known queue runs, for `busy_timeout`."""
+        spec = runner.spec.comfy
+        if spec is None:
+            return True
+        self.busy.allowance_s = spec.busy_timeout_s  # a reload may have changed it
         queue = self.sample.queue
         return self.busy.timeout_counts(queue is not None and queue.busy, now)
 
-    def _after_probe(self, result: ProbeResult) -> None:
+    def _after_probe(self, runner: ServiceRunner, result: ProbeResult) -> None:
+        if runner.spec.comfy is None:
+            return
         if result.ok:
             self.busy.succeeded()
         self._probed.set()  # sample now: the next probe's verdict sees a fresh queue
 
     # -- drain -----------------------------------------------------------------------------------------
-    async def drained(self, restart: Callable[[str], Awaitable[object]]) -> None:
-        """Refuse new prompts, wait for the queue to empty (at most drain_timeout), then `restart(why)`.
+    async def drained(self, then: Callable[[str], Awaitable[object]] | None = None) -> None:
+        """Refuse new prompts, wait for the queue to empty (at most drain_timeout), then `then(why)`.
 
-        One drain at a time: a second request waits for the first. If the service stops or restarts
-        meanwhile, the drain ends without a restart of its own.
+        Prompts stay refused until the drained child is gone (the caller stops or restarts it). One
+        drain at a time: a second request waits for the first. If the service stops or restarts for
+        another reason meanwhile, the drain ends and `then` is not called.
         """
+        runner, spec = self.runner, self.spec
+        if runner is None or spec is None:
+            return
         if self._drain_done is not None:
             await self._drain_done.wait()
             return
         done = self._drain_done = anyio.Event()
+        proceeded = False
         try:
             self.events.record("comfy_drain", f"draining: new prompts refused, waiting up to "
-                               f"{self.spec.drain_timeout_s:g}s for the queue to empty", service=self.name)
-            outcome = await wait_for_empty_queue(self, self.spec.drain_timeout_s, self.drain_poll_s)
-            self.events.record("comfy_drain", outcome.reason, service=self.name,
+                               f"{spec.drain_timeout_s:g}s for the queue to empty", service=runner.name)
+            outcome = await wait_for_empty_queue(self, runner, spec, self.drain_poll_s)
+            self.events.record("comfy_drain", outcome.reason, service=runner.name,
                                level="warning" if outcome.timed_out else "info")
-            if outcome.proceed:
-                await restart(outcome.reason)
+            proceeded = outcome.proceed
+            if proceeded and then is not None:
+                await then(outcome.reason)
         finally:
-            self.runner.draining = None
+            if not proceeded:
+                runner.draining = None
             self._drain_done = None
             done.set()
-            self.runner.notify()
+            runner.notify()
+
+    async def drain_before_stop(self, runner: ServiceRunner) -> None:
+        """The reload's hook: a ComfyUI the reload is about to stop finishes its queue first."""
+        if runner is self.runner and runner.state is ProcessState.RUNNING:
+            await self.drained()
 
 
 async def _attempt(fetch: Callable[[], Awaitable[_T]]) -> _T | ComfyError:

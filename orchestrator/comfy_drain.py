@@ -14,6 +14,7 @@ import anyio
 
 from orchestrator.comfy_client import ComfyError, QueueCounts
 from orchestrator.machine import ProcessState
+from orchestrator.spec import ComfySpec
 
 if TYPE_CHECKING:
     from orchestrator.comfy import ComfyUI
@@ -38,8 +39,9 @@ def describe_queue(queue: QueueCounts | None) -> str:
     return f"{queue.running} running, {queue.pending} pending"
 
 
-async def wait_for_empty_queue(comfy: ComfyUI, timeout_s: float, poll_s: float) -> DrainOutcome:
-    runner = comfy.runner
+async def wait_for_empty_queue(comfy: ComfyUI, runner: ServiceRunner, spec: ComfySpec, poll_s: float) -> DrainOutcome:
+    """Wait, showing the queue in the runner's status, until the drain may proceed (or must not)."""
+    timeout_s = spec.drain_timeout_s
     spawns = runner.machine.spawns
 
     def moved_on(r: ServiceRunner) -> bool:
@@ -54,7 +56,7 @@ async def wait_for_empty_queue(comfy: ComfyUI, timeout_s: float, poll_s: float) 
             return DrainOutcome(False, f"drain ended: the service is {runner.state.value} now")
         now = anyio.current_time()
         try:
-            queue = await comfy.client(max(0.1, min(comfy.timeout_s, deadline - now))).queue()
+            queue = await comfy.client(spec, max(0.1, min(comfy.timeout_s, deadline - now))).queue()
         except ComfyError as exc:
             if exc.kind == "refused":
                 return DrainOutcome(True, "nothing to drain: ComfyUI refuses connections")

@@ -92,7 +92,8 @@ class ServiceRunner:
         self.probe: ServiceProbe | None = None  # attached by the supervisor's Prober
         self.env_file_fingerprint: dict[str, str] | None = None  # the env_file as the last spawn read it
         self.extra_tasks: list[Callable[[Child, TaskGroup], None]] = []  # per-child helpers (health loops)
-        self.extra_env: dict[str, str] = {}  # set by the supervisor (ComfyUI's session path); wins over `env`
+        # Variables added at each spawn from the spec in force (ComfyUI's session path); they win over `env`.
+        self.env_hooks: list[Callable[[ServiceSpec], Mapping[str, str]]] = []
         # A child's exit code -> the reason it asked to be restarted, or None (ComfyUI-Manager's marker file).
         self.exit_classifier: Callable[[int], str | None] | None = None
         self.draining: str | None = None  # set while a drained restart waits (ComfyUI's queue), for status
@@ -231,7 +232,9 @@ class ServiceRunner:
                 return SpawnFailed(conflict)
         try:
             file_values = read_env_file(spec.env_file) if spec.env_file is not None else {}
-            env = {**build_env(spec, self.environ, file_values), **self.extra_env}
+            env = build_env(spec, self.environ, file_values)
+            for hook in self.env_hooks:
+                env.update(hook(spec))
             child = await self.platform.spawn(spec.command, cwd=spec.cwd, env=env)
         except SpawnError as exc:
             return SpawnFailed(exc.reason)

@@ -52,10 +52,11 @@ class Supervisor:
         self._done = anyio.Event()
         self._finished: dict[str, anyio.Event] = {}  # set when a runner's run() has returned
         self.shutting_down = False
+        self.comfy = ComfyUI(self.runners, config.state_dir, self.prober)  # acts on the `comfy:` service
         for spec in config.services.values():
             self.runners[spec.name] = self._make_runner(spec)
-        self.comfy = ComfyUI.attach(self.runners, config, self.prober)  # None: no service has `comfy:`
         self.reloader = Reloader(self)
+        self.reloader.before_stop.append(self.comfy.drain_before_stop)
 
     def _make_runner(self, spec: ServiceSpec) -> ServiceRunner:
         runner = ServiceRunner(
@@ -67,14 +68,14 @@ class Supervisor:
             environ=self.environ,
         )
         self.prober.attach(runner)
+        self.comfy.attach(runner)
         return runner
 
     # -- lifetime ------------------------------------------------------------------------------------
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run every runner until shutdown(); autostart services start in dependency order."""
         self._reap_leftovers()
-        if self.comfy is not None:
-            self.comfy.prepare()
+        self.comfy.prepare()
         async with self.prober.open(), anyio.create_task_group() as tg:
             self._tg = tg
             for runner in self.runners.values():
@@ -185,7 +186,7 @@ class Supervisor:
     async def restart(self, name: str, *, drain: bool = False) -> ServiceStatus:
         """Restart a service. `drain` (the `comfy:` service only) first waits for ComfyUI's queue."""
         runner = self.runner(name)
-        if drain and self.comfy is not None and self.comfy.runner is runner and runner.state in ALIVE_STATES:
+        if drain and self.comfy.runner is runner and runner.state in ALIVE_STATES:
             await self.comfy.drained(lambda why: self._restart(runner, f"restarted by hand after drain: {why}"))
             return _status_of(runner)
         return await self._restart(runner, "restarted by hand")

@@ -3,6 +3,7 @@ ComfyUI-Manager restarts, the sampled queue and VRAM, drained restarts."""
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from pathlib import Path
 
@@ -20,15 +21,14 @@ pytestmark = pytest.mark.anyio
 
 
 def comfy_of(sup: Supervisor) -> ComfyUI:
-    assert sup.comfy is not None
     return sup.comfy
 
 
 async def up(sup: Supervisor) -> int:
     """Wait until the stand-in answers; returns its pid."""
     comfy = comfy_of(sup)
-    await wait_for(lambda: comfy.sample.reachable and sup.status(comfy.name).state == "running", 10, "ComfyUI up")
-    pid = sup.status(comfy.name).pid
+    await wait_for(lambda: comfy.sample.reachable and sup.status("comfyui").state == "running", 10, "ComfyUI up")
+    pid = sup.status("comfyui").pid
     assert pid is not None
     return pid
 
@@ -219,3 +219,35 @@ async def test_a_refused_connection_counts_even_while_the_queue_runs(tmp_path: P
         assert sup.status("comfyui").restarts_by_reason == {"unhealthy": 1}
         assert any(e.message == "unhealthy: connection refused (2 failed probes in a row)" for e in sup.events.since())
         await healthy(sup)
+
+
+async def test_a_reload_that_restarts_comfyui_drains_its_queue_first(tmp_path: Path) -> None:
+    port = free_port()
+    svc = comfy_service(tmp_path, port, drain_timeout_s=30)
+    async with supervising(config(tmp_path, svc)) as sup:
+        old = await up(sup)
+        await control(port, queue={"running": 1, "pending": 0})
+        changed = dataclasses.replace(svc, env={"NEW_SETTING": "1"})  # env: a restart
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sup.reload, config(tmp_path, changed))
+            await wait_for(lambda: sup.status("comfyui").state == "draining", 5, "draining")
+            assert sup.status("comfyui").pid == old
+            await control(port, queue={"running": 0, "pending": 0})
+        await wait_for(lambda: sup.status("comfyui").pid not in (None, old), 10, "restarted by the reload")
+        assert not comfy_of(sup).draining
+        kinds = [e.kind for e in sup.events.since() if e.kind in ("comfy_drain", "reload_service")]
+        assert kinds == ["comfy_drain", "comfy_drain", "reload_service"]
+
+
+async def test_comfy_added_by_a_reload_gives_the_child_the_manager_session(tmp_path: Path) -> None:
+    port = free_port()
+    plain = dataclasses.replace(comfy_service(tmp_path, port), comfy=None)
+    async with supervising(config(tmp_path, plain)) as sup:
+        await wait_for(lambda: sup.status("comfyui").state == "running", 10, "running")
+        assert comfy_of(sup).runner is None
+        result = await sup.reload(config(tmp_path, comfy_service(tmp_path, port)))
+        assert result.ok, result.describe()
+        pid = await up(sup)
+        await get(port, "/manager/reboot")
+        await wait_for(lambda: sup.status("comfyui").pid not in (None, pid), 10, "a requested restart")
+        assert sup.status("comfyui").restarts_by_reason == {"requested": 1}
