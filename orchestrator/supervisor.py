@@ -11,6 +11,7 @@ import httpx
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
+from orchestrator.checks import SystemChecks
 from orchestrator.comfy import ComfyUI
 from orchestrator.errors import UnknownServiceError
 from orchestrator.events import EventLog
@@ -46,6 +47,7 @@ class Supervisor:
         self.registry = ChildRegistry(config.state_dir)
         self.environ = {**(environ if environ is not None else os.environ), RUN_MARKER: self.registry.run_id}
         self.prober = Prober(self.events, http)  # health probes; their shared client lives in run()
+        self.checks = SystemChecks(config.checks, self.events)  # disk and memory, looping in run()
         self.runners: dict[str, ServiceRunner] = {}
         self.started_at = anyio.current_time()
         self._tg: TaskGroup | None = None
@@ -78,6 +80,7 @@ class Supervisor:
         self.comfy.prepare()
         async with self.prober.open(), anyio.create_task_group() as tg:
             self._tg = tg
+            tg.start_soon(self.checks.run)
             for runner in self.runners.values():
                 tg.start_soon(self._run_runner, runner)
             tg.start_soon(self.reloader.watch)
@@ -157,6 +160,12 @@ class Supervisor:
 
     def statuses(self) -> list[ServiceStatus]:
         return [_status_of(r) for r in self.runners.values()]
+
+    def system_status(self) -> dict[str, Any]:
+        """The machine checks' last readings: {"disk": [...], "memory": {...} or None} (CheckStatus dicts)."""
+        checks = self.checks.statuses()
+        memory = [c.to_dict() for c in checks if c.kind == "memory"]
+        return {"disk": [c.to_dict() for c in checks if c.kind == "disk"], "memory": memory[0] if memory else None}
 
     # -- commands ----------------------------------------------------------------------------------
     async def start(self, name: str) -> ServiceStatus:
