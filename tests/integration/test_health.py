@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import pytest
 
+from orchestrator.health import ProbeResult
 from orchestrator.spec import Dependency, DependencyCondition, HealthAction, HealthSpec
 from orchestrator.supervisor import Supervisor
 from tests.support.helpers import child, config, free_port, read_file, service, supervising, wait_for
@@ -14,7 +16,7 @@ from tests.support.helpers import child, config, free_port, read_file, service, 
 pytestmark = pytest.mark.anyio
 
 
-def probe_spec(port: int, *, every: float = 0.1, timeout: float = 0.2, grace: float = 5.0, failures: int = 3,
+def probe_spec(port: int, *, every: float = 0.1, timeout: float = 0.5, grace: float = 5.0, failures: int = 3,
                action: HealthAction = HealthAction.RESTART) -> HealthSpec:
     return HealthSpec(url=f"http://127.0.0.1:{port}/health", every_s=every, timeout_s=timeout, grace_s=grace,
                       failures=failures, action=action)
@@ -33,22 +35,32 @@ def events(sup: Supervisor, kind: str, service: str) -> list[str]:
 async def test_hanging_endpoint_is_unhealthy_after_failures_probes_and_restarted(tmp_path: Path) -> None:
     port, mode = free_port(), tmp_path / "mode"
     svc = service("web", child("health_server.py", port, "--mode-file", mode), start_period_s=0.1,
-                  health=probe_spec(port, every=0.3, timeout=0.15, failures=3))
+                  health=probe_spec(port, every=0.4, timeout=0.3, failures=3))
     async with supervising(config(tmp_path, svc)) as sup:
+        probe = sup.runner("web").probe
+        assert probe is not None
+        results: list[ProbeResult] = []
+        probe.listeners.append(results.append)
         await wait_for(lambda: sup.status("web").health == "healthy", what="healthy")
         first = sup.status("web").pid
+        answered = len(results)
+        await wait_for(lambda: len(results) > answered, what="a probe")  # switch between two probes
         mode.write_text("hang")
+        hang_began = time.time()
         await wait_for(lambda: sup.status("web").restarts_by_reason.get("unhealthy") == 1, what="restart")
         mode.write_text("ok")
         await wait_for(lambda: sup.status("web").health == "healthy", what="healthy again")
         st = sup.status("web")
         assert st.pid != first and st.state == "running" and st.attempts == 1
-        assert [m for m, _ in requests(tmp_path, "web")].count("hang") == 3  # exactly `failures` probes
-        unhealthy = events(sup, "health_changed", "web")[1]
-        assert unhealthy == "unhealthy: timeout after 0.15s (3 failed probes in a row)"
-        assert events(sup, "restart", "web") == ["unhealthy: timeout after 0.15s (attempt 1 of 3)"]
+        verdict = [e for e in sup.events.since() if e.kind == "health_changed"][1]
+        assert verdict.message == "unhealthy: timeout after 0.3s (3 failed probes in a row)"
+        # Exactly `failures` probes were started between the switch and the verdict, and all timed out.
+        between = [r for r in results if hang_began <= r.wall <= verdict.at]
+        assert len(between) == 3 and all(r.timed_out for r in between), between
+        assert "hang" in [m for m, _ in requests(tmp_path, "web")]
+        assert events(sup, "restart", "web") == ["unhealthy: timeout after 0.3s (attempt 1 of 3)"]
         reasons = [t.reason for t in sup.runner("web").machine.history if t.to.value == "stopping"]
-        assert reasons == ["unhealthy: timeout after 0.15s"]
+        assert reasons == ["unhealthy: timeout after 0.3s"]
 
 
 async def test_slow_start_is_not_restarted_during_grace(tmp_path: Path) -> None:
