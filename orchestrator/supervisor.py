@@ -59,6 +59,7 @@ class Supervisor:
             self.runners[spec.name] = self._make_runner(spec)
         self.reloader = Reloader(self)
         self.reloader.before_stop.append(self.comfy.drain_before_stop)
+        self.reloader.on_applied.append(self._reconfigure_checks)
 
     def _make_runner(self, spec: ServiceSpec) -> ServiceRunner:
         runner = ServiceRunner(
@@ -121,6 +122,10 @@ class Supervisor:
         if new_config is None:
             return await self.reloader.reload_from_disk(trigger=trigger, dry_run=dry_run)
         return await self.reloader.apply(new_config, trigger=trigger, dry_run=dry_run)
+
+    def _reconfigure_checks(self, old: Config, new: Config, plan: object) -> None:
+        if new.checks != old.checks:
+            self.checks.configure(new.checks)  # a check kept across the reload keeps its state
 
     def add_runner(self, spec: ServiceSpec) -> ServiceRunner:
         """A new service at runtime: its runner runs in our task group (not started yet)."""

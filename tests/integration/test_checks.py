@@ -91,3 +91,14 @@ async def test_supervisor_status_carries_the_checks(tmp_path: Path) -> None:
         assert system["disk"][0]["path"] == str(tmp_path) and system["disk"][0]["state"] == "ok"
         assert system["disk"][0]["threshold"] == 0 and system["disk"][0]["value"] > 0
         assert system["memory"]["state"] == "ok" and system["memory"]["threshold"] == 100
+
+
+async def test_a_reload_moves_a_threshold_and_the_check_recovers(tmp_path: Path) -> None:
+    cfg = replace(config(tmp_path), checks=ChecksSpec(memory=MemoryCheckSpec(max_percent=0, every_s=60)))
+    async with supervising(cfg) as sup:
+        await wait_for(lambda: sup.system_status()["memory"]["state"] == "warning", what="memory warning")
+        result = await sup.reload(replace(cfg, checks=ChecksSpec(memory=MemoryCheckSpec(max_percent=100))))
+        assert result.ok, result.describe()
+        await wait_for(lambda: sup.system_status()["memory"]["state"] == "ok", what="memory ok")
+        assert [e.kind for e in sup.events.since() if e.kind.startswith("check_")] == [
+            "check_warning", "check_recovered"]
