@@ -24,6 +24,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check orchestrator tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --platform win32 orchestrator
 
 bench: $(STAMP)
 	$(PY) bench/log_throughput.py

@@ -15,6 +15,7 @@ from orchestrator import __version__
 from orchestrator.config import default_config_path, load_config
 from orchestrator.errors import ConfigError
 from orchestrator.logconfig import configure_logging
+from orchestrator.service import add_service_parser
 from orchestrator.spec import Config
 
 __all__ = ["main"]
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check", parents=[common], help="validate a config file")
     check.set_defaults(func=cmd_check)
+    add_service_parser(sub, common, _load)
     return parser
 
 

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from orchestrator.logsink import ByteSource
 
-__all__ = ["Child", "LeftoverRecord", "Platform", "current"]
+__all__ = ["Child", "LeftoverRecord", "Platform", "current", "is_windows"]
 
 
 class Child(Protocol):
@@ -61,6 +61,11 @@ class Platform(Protocol):
         """Kill what a previous run of ours left alive (state file records, and every process that
         inherited that run's RUN_MARKER); describe each kill."""
         ...
+
+
+def is_windows() -> bool:
+    """For the few choices outside this package that differ by OS (the NSSM service commands)."""
+    return sys.platform == "win32"
 
 
 def current() -> Platform:
