@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 __all__ = [
+    "Fallback",
     "Remove",
     "Rename",
+    "copy_truncate",
     "log_path",
     "numbered_backups",
     "open_append",
@@ -20,6 +23,7 @@ __all__ = [
 
 Rename = Callable[[Path, Path], None]
 Remove = Callable[[Path], None]
+Fallback = Callable[[Path, Path], None]  # stands in for the rename of the current file when that is refused
 
 
 def log_path(logs_dir: Path, service: str, stream: str) -> Path:
@@ -53,12 +57,33 @@ def numbered_backups(path: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def shift_backups(path: Path, backups: int, *, rename: Rename = os.replace, remove: Remove = remove_file) -> None:
+def copy_truncate(path: Path, dst: Path) -> None:
+    """Copies `path` to `dst`, then empties `path` in place: a rotation that needs no rename.
+
+    Windows refuses to rename a file that another program holds open without FILE_SHARE_DELETE
+    (WinError 32): PowerShell's `Get-Content -Wait`, a log shipper. Retrying later would not help for as
+    long as such a reader stays, and the file would grow without bound. Readers see a truncation. If
+    the truncation fails, the copy is removed again, so no line ends up in two files.
+    """
+    shutil.copyfile(path, dst)
+    try:
+        with open(path, "r+b") as f:
+            f.truncate(0)
+    except OSError:
+        dst.unlink(missing_ok=True)
+        raise
+
+
+def shift_backups(
+    path: Path, backups: int, *, rename: Rename = os.replace, remove: Remove = remove_file,
+    fallback: Fallback | None = None,
+) -> None:
     """Rotates `path` away: to `path.1`, older backups moving up by one; backups 0 removes it.
 
     Only the slots up to the first missing one are moved, so a rotation that failed half-way (the
     current file held open by another program: WinError 32) can be retried without losing a backup.
-    Raises OSError at the first step that fails; nothing after it is touched.
+    If renaming the current file itself is refused (PermissionError), `fallback` (copy_truncate) does
+    that last step instead. Raises OSError at the first step that fails; nothing after it is touched.
     """
     if not path.exists():
         return
@@ -73,7 +98,12 @@ def shift_backups(path: Path, backups: int, *, rename: Rename = os.replace, remo
         remove(_numbered(path, gap))
     for i in range(gap, 1, -1):
         rename(_numbered(path, i - 1), _numbered(path, i))
-    rename(path, _numbered(path, 1))
+    try:
+        rename(path, _numbered(path, 1))
+    except PermissionError:
+        if fallback is None:
+            raise
+        fallback(path, _numbered(path, 1))
 
 
 def _numbered(path: Path, i: int) -> Path:

@@ -17,8 +17,10 @@ from typing import BinaryIO
 import structlog
 
 from orchestrator.logfiles import (
+    Fallback,
     Remove,
     Rename,
+    copy_truncate,
     numbered_backups,
     open_append,
     remove_file,
@@ -69,6 +71,7 @@ class LogSink:
         opener: Opener = open_append,
         rename: Rename = os.replace,
         remove: Remove = remove_file,
+        fallback: Fallback | None = copy_truncate,
         clock: Callable[[], float] = monotonic,
     ) -> None:
         self.path = path
@@ -79,6 +82,7 @@ class LogSink:
         self._spec = spec
         self._on_error = on_error
         self._opener, self._rename, self._remove, self._clock = opener, rename, remove, clock
+        self._fallback = fallback  # when the current file cannot be renamed (held open on Windows)
         self._listeners: list[Listener] = []
         self._file: BinaryIO | None = None
         self._size = 0  # of the current file, known once it is open
@@ -253,7 +257,8 @@ class LogSink:
     def _rotate(self) -> None:
         self._close_file()  # Windows cannot rename a file while we hold it open
         try:
-            shift_backups(self.path, self._spec.backups, rename=self._rename, remove=self._remove)
+            shift_backups(self.path, self._spec.backups, rename=self._rename, remove=self._remove,
+                          fallback=self._fallback)
         except OSError as exc:
             self.last_error = exc
             # Keep appending to the current file; retry at a later line boundary.

@@ -22,6 +22,9 @@ from orchestrator.logpump import enlarge_pipe
 from orchestrator.platform import Child, LeftoverRecord
 from orchestrator.statefile import RUN_MARKER
 
+if sys.platform == "win32":  # for mypy --platform win32 too: nothing below exists there
+    raise ImportError("orchestrator.platform.posix is not for Windows")
+
 __all__ = ["PipeSource", "PosixChild", "PosixPlatform"]
 
 _PR_SET_PDEATHSIG = 1
