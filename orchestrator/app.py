@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import signal
 from functools import partial
 
 import anyio
 import structlog
 from anyio.abc import TaskGroup
 
+from orchestrator.platform.signals import SignalKind, shutdown_signals
 from orchestrator.spec import Config
 from orchestrator.supervisor import Supervisor
 
 __all__ = ["run"]
 
 _log = structlog.get_logger("orchestrator.app")
-
-_SHUTDOWN_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM") if hasattr(signal, n))
-_RELOAD_SIGNALS = tuple(getattr(signal, n) for n in ("SIGHUP",) if hasattr(signal, n))
 
 
 async def run(config: Config, *, supervisor: Supervisor | None = None) -> None:
@@ -31,19 +28,19 @@ async def run(config: Config, *, supervisor: Supervisor | None = None) -> None:
 
 
 async def _watch_signals(sup: Supervisor, tg: TaskGroup) -> None:
-    """First SIGINT/SIGTERM: orderly shutdown. A second one: cancel, and the cleanups still reap."""
+    """First shutdown signal (SIGINT/SIGTERM; on Windows Ctrl+C, Ctrl+Break, console close): orderly
+    shutdown. A second one: cancel, and the cleanups still reap. SIGHUP (POSIX): reload the file."""
     shutting_down = False
-    with anyio.open_signal_receiver(*_SHUTDOWN_SIGNALS, *_RELOAD_SIGNALS) as signals:
-        async for signum in signals:
-            name = signal.Signals(signum).name
-            if signum in _RELOAD_SIGNALS:
-                _log.info("reload_requested", signal=name)
-                tg.start_soon(partial(sup.reload, trigger=name))  # never raises; records its outcome
+    with shutdown_signals() as signals:
+        async for sig in signals:
+            if sig.kind is SignalKind.RELOAD:
+                _log.info("reload_requested", signal=sig.name)
+                tg.start_soon(partial(sup.reload, trigger=sig.name))  # never raises; records its outcome
             elif shutting_down:
-                _log.warning("second_signal_cancelling", signal=name)
+                _log.warning("second_signal_cancelling", signal=sig.name)
                 tg.cancel_scope.cancel()
                 return
             else:
                 shutting_down = True
-                _log.info("shutdown_requested", signal=name)
+                _log.info("shutdown_requested", signal=sig.name)
                 tg.start_soon(sup.shutdown)
