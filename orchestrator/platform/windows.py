@@ -48,6 +48,7 @@ from orchestrator.errors import SpawnError
 from orchestrator.logsink import ByteSource
 from orchestrator.platform import Child, LeftoverRecord, winjob
 from orchestrator.platform.wincommand import BatchArgumentError, batch_command_line, is_batch, resolve_program
+from orchestrator.statefile import RUN_MARKER
 
 __all__ = ["WindowsChild", "WindowsPlatform"]
 
@@ -159,10 +160,11 @@ class WindowsPlatform:
         child.job.close()  # empty for good: nothing can enter a job but through us
         return False
 
-    def reap_leftovers(self, records: Sequence[LeftoverRecord]) -> list[str]:
+    def reap_leftovers(self, records: Sequence[LeftoverRecord], run_id: str | None) -> list[str]:
         """Normally empty: KILL_ON_JOB_CLOSE ended the previous run's children when it died. Whatever
-        still matches a record (same pid, same create time) is killed with its descendants."""
-        killed: list[str] = []
+        still matches a record (same pid, same create time) or carries that run's RUN_MARKER is killed,
+        with its descendants."""
+        victims: dict[int, tuple[str, psutil.Process]] = {}
         for rec in records:
             pid, born = rec.get("pid"), rec.get("create_time")
             if not isinstance(pid, int) or not isinstance(born, (int, float)):
@@ -170,8 +172,15 @@ class WindowsPlatform:
             with contextlib.suppress(psutil.Error):
                 proc = psutil.Process(pid)
                 if abs(proc.create_time() - float(born)) < 0.01:
-                    killed.append(f"{rec.get('service')}: pid {pid} ({proc.name()})")
-                    _kill_with_descendants(proc)
+                    victims[pid] = (str(rec.get("service")), proc)
+        if run_id is not None:
+            for proc in _marked_processes(run_id):
+                victims.setdefault(proc.pid, ("(inherited marker)", proc))
+        killed: list[str] = []
+        for service, proc in victims.values():
+            with contextlib.suppress(psutil.Error):
+                killed.append(f"{service}: pid {proc.pid} ({proc.name()})")
+                _kill_with_descendants(proc)
         return killed
 
 
@@ -216,6 +225,17 @@ async def _discard(proc: asyncio.subprocess.Process, job: winjob.JobObject) -> N
     with anyio.move_on_after(_ASSIGN_FAILED_WAIT_S, shield=True):
         await proc.wait()
     job.close()
+
+
+def _marked_processes(run_id: str) -> list[psutil.Process]:
+    """Processes whose environment carries that run's marker (psutil reads it for our own user's)."""
+    found = []
+    me = os.getpid()
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if proc.pid != me and proc.environ().get(RUN_MARKER) == run_id:
+                found.append(proc)
+    return found
 
 
 def _kill_with_descendants(proc: psutil.Process) -> None:
