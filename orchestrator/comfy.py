@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import httpx
@@ -27,7 +27,7 @@ import structlog
 from anyio.abc import TaskGroup
 
 from orchestrator.comfy_busy import BusyAllowance
-from orchestrator.comfy_client import ComfyClient, ComfyDevice, ComfyError, ComfySample, QueueCounts
+from orchestrator.comfy_client import ComfyClient, ComfyDevice, ComfyError, ComfySample, QueueCounts, attempt
 from orchestrator.comfy_drain import DRAIN_POLL_S, wait_for_empty_queue
 from orchestrator.health import ProbeResult
 from orchestrator.machine import ProcessState
@@ -45,8 +45,6 @@ MANAGER_RESTART = "comfyui-manager restart"
 DEFAULT_SAMPLE_EVERY_S = 15.0  # without a health check, sample as often as the Guardian polled
 SAMPLE_FALLBACK_FACTOR = 2.0  # with one, sample after every probe, or after twice its interval at worst
 DEFAULT_TIMEOUT_S = 5.0
-
-_T = TypeVar("_T")
 
 
 class ComfyUI:
@@ -155,11 +153,11 @@ class ComfyUI:
 
         async def get_stats() -> None:
             nonlocal stats
-            stats = await _attempt(client.system_stats)
+            stats = await attempt(client.system_stats)
 
         async def get_queue() -> None:
             nonlocal queue
-            queue = await _attempt(client.queue)
+            queue = await attempt(client.queue)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(get_stats)
@@ -224,10 +222,3 @@ class ComfyUI:
         """The reload's hook: a ComfyUI the reload is about to stop finishes its queue first."""
         if runner is self.runner and runner.state is ProcessState.RUNNING:
             await self.drained()
-
-
-async def _attempt(fetch: Callable[[], Awaitable[_T]]) -> _T | ComfyError:
-    try:
-        return await fetch()
-    except ComfyError as exc:
-        return exc

@@ -7,9 +7,9 @@ vram_total, vram_free, torch_vram_total, torch_vram_free}]}; `GET /queue` -> {"q
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -24,8 +24,11 @@ __all__ = [
     "ComfySample",
     "FailureKind",
     "QueueCounts",
+    "attempt",
     "describe_http_error",
 ]
+
+_T = TypeVar("_T")
 
 FailureKind = str  # "timeout" | "refused" (cannot connect: nothing listens) | "error"
 
@@ -177,3 +180,11 @@ class ComfyClient:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+async def attempt(fetch: Callable[[], Awaitable[_T]]) -> _T | ComfyError:
+    """The answer, or the ComfyError that took its place (to run several fetches side by side)."""
+    try:
+        return await fetch()
+    except ComfyError as exc:
+        return exc
