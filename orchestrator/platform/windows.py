@@ -155,8 +155,11 @@ class WindowsPlatform:
     def tree_alive(self, child: Child) -> bool:
         if not isinstance(child, WindowsChild):
             return psutil.pid_exists(child.pid)
-        if child.job.active_processes() > 0:
-            return True
+        try:
+            if child.job.active_processes() > 0:
+                return True
+        except OSError as exc:  # cannot happen with a valid handle; say so rather than stall a stop
+            _log.warning("job_query_failed", pid=child.pid, error=str(exc))
         child.job.close()  # empty for good: nothing can enter a job but through us
         return False
 

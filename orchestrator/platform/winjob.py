@@ -131,12 +131,12 @@ class JobObject:
             info = ws.process_id_list(capacity)()
             ok = _k32().QueryInformationJobObject(self._handle, ws.JOB_OBJECT_BASIC_PROCESS_ID_LIST,
                                                   ctypes.byref(info), ctypes.sizeof(info), None)
-            if ok:
-                count = int(info.NumberOfProcessIdsInList)
-                return [int(p) for p in info.ProcessIdList[:count]]
-            if ctypes.get_last_error() != ws.ERROR_MORE_DATA:
+            if not ok and ctypes.get_last_error() != ws.ERROR_MORE_DATA:
                 raise _error()
-            capacity = int(info.NumberOfAssignedProcesses) + 16
+            assigned, listed = int(info.NumberOfAssignedProcesses), int(info.NumberOfProcessIdsInList)
+            if ok and listed >= assigned:
+                return [int(p) for p in info.ProcessIdList[:listed]]
+            capacity = max(2 * capacity, assigned + 16)  # the list did not fit: a bigger buffer, again
         return []
 
     def close(self) -> None:

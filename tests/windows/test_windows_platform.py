@@ -8,17 +8,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 import psutil
 import pytest
 
-from orchestrator.spec import Config
-from orchestrator.supervisor import Supervisor
-from tests.support.helpers import CHILDREN, child, config, read_file, service, wait_for
+from tests.support.helpers import CHILDREN, child, config, read_file, service, supervising, wait_for
 
 pytestmark = [
     pytest.mark.skipif(sys.platform != "win32", reason="needs Windows"),
@@ -45,18 +41,6 @@ async def read_all(source: object, timeout: float = 15.0) -> bytes:
     return out
 
 
-@asynccontextmanager
-async def running(cfg: Config) -> AsyncIterator[Supervisor]:
-    sup = Supervisor(cfg)
-    async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
-        try:
-            yield sup
-        finally:
-            with anyio.move_on_after(30):
-                await sup.shutdown()
-
-
 def gone(pid: int) -> bool:
     try:
         return not psutil.Process(pid).is_running()
@@ -68,7 +52,7 @@ async def test_stop_ends_a_cmd_python_tree_that_ignores_ctrl_break_through_the_j
     pidfile = tmp_path / "grandchild.pid"
     bat = batch_file(tmp_path, "tree.bat", quoted(child("ignore_break_tree.py", pidfile)))
     svc = service("tree", (str(bat),), stop_timeout_s=1.0, cwd=str(tmp_path))
-    async with running(config(tmp_path, svc)) as sup:
+    async with supervising(config(tmp_path, svc)) as sup:
         await wait_for(pidfile.exists, 20, "the grandchild's pid file")
         grandchild = int(pidfile.read_text())
         runner = sup.runner("tree")
