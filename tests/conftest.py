@@ -31,6 +31,7 @@ def no_orphans() -> Iterator[None]:
 
 def _alive(proc: psutil.Process) -> bool:
     try:
-        return proc.status() != psutil.STATUS_ZOMBIE
+        # conhost.exe hosts a console (one the platform may allocate for this process): not a child we ran
+        return proc.status() != psutil.STATUS_ZOMBIE and proc.name().lower() != "conhost.exe"
     except psutil.Error:
         return False
