@@ -12,9 +12,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.helpers import CHILDREN, read_file
+from tests.support.helpers import CHILDREN, POSIX_ONLY, read_file
 
 PY = sys.executable
+
+pytestmark = POSIX_ONLY  # SIGTERM, killpg and kill -9; tests/windows covers the Windows side
 
 
 def write_config(tmp: Path, services: str, extra: str = "") -> Path:

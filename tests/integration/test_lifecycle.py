@@ -15,7 +15,7 @@ import pytest
 
 from orchestrator.spec import Config, Dependency
 from orchestrator.supervisor import Supervisor
-from tests.support.helpers import child, config, read_file, service, wait_for
+from tests.support.helpers import POSIX_ONLY, child, config, read_file, service, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -77,6 +77,7 @@ async def test_missing_command_is_fatal_while_neighbour_runs(tmp_path: Path) -> 
         assert sup.status("good").pid is not None
 
 
+@POSIX_ONLY
 async def test_stop_of_sigterm_ignoring_child_takes_the_timeout_and_leaves_nothing(tmp_path: Path) -> None:
     svc = service("stubborn", child("ignore_sigterm.py"), stop_timeout_s=0.5)
     async with running(config(tmp_path, svc)) as sup:
@@ -91,6 +92,7 @@ async def test_stop_of_sigterm_ignoring_child_takes_the_timeout_and_leaves_nothi
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
+@POSIX_ONLY
 @pytest.mark.parametrize("detach", [False, True])
 async def test_grandchild_does_not_survive_stop(tmp_path: Path, detach: bool) -> None:
     pidfile = tmp_path / "grandchild.pid"
@@ -103,6 +105,7 @@ async def test_grandchild_does_not_survive_stop(tmp_path: Path, detach: bool) ->
         assert not grandchild.is_running() or grandchild.status() == psutil.STATUS_ZOMBIE
 
 
+@POSIX_ONLY
 async def test_shell_child_stop_frees_its_port_at_once(tmp_path: Path) -> None:
     portfile = tmp_path / "port"
     script = f"{' '.join(child('hold_port.py', portfile))}; echo never"
@@ -131,6 +134,7 @@ async def test_dependency_order_start_and_reverse_stop(tmp_path: Path) -> None:
         assert web_stop <= db_stop
 
 
+@POSIX_ONLY
 async def test_restart_by_hand_gives_a_new_pid_and_start_of_fatal_resets(tmp_path: Path) -> None:
     svc = service("svc", child("ready_then_sleep.py"))
     async with running(config(tmp_path, svc)) as sup:
@@ -153,6 +157,7 @@ async def test_child_environment_and_cwd(tmp_path: Path) -> None:
         assert (tmp_path / "logs" / "env-stdout.log").read_text().strip() == f"file env {tmp_path}"
 
 
+@POSIX_ONLY
 async def test_non_executable_command_is_fatal_naming_the_path(tmp_path: Path) -> None:
     script = tmp_path / "not-executable.sh"
     script.write_text("#!/bin/sh\necho hi\n")
@@ -161,6 +166,7 @@ async def test_non_executable_command_is_fatal_naming_the_path(tmp_path: Path) -
         assert "permission denied" in sup.status("noexec").reason and str(script) in sup.status("noexec").reason
 
 
+@POSIX_ONLY
 async def test_child_starts_with_default_sigint_even_if_ours_is_ignored(tmp_path: Path) -> None:
     import signal
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 
 from orchestrator.spec import Config, LogSpec, RestartPolicy, RestartSpec, ServiceSpec, StopSpec
 from orchestrator.supervisor import Supervisor
@@ -76,3 +77,7 @@ async def supervising(cfg: Config, **kw: Any) -> AsyncIterator[Supervisor]:
         finally:
             with anyio.move_on_after(30, shield=True):
                 await sup.shutdown()
+
+
+# Tests of POSIX signal semantics (SIGTERM handlers, /bin/sh, killpg); Windows has its own in tests/windows/.
+POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals, shells or permissions")
