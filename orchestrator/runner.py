@@ -38,6 +38,7 @@ from orchestrator.machine import (
 )
 from orchestrator.platform import Child, Platform
 from orchestrator.ports import port_conflict
+from orchestrator.resources import NO_USAGE
 from orchestrator.spec import LogSpec, ServiceSpec
 from orchestrator.statefile import ChildRegistry
 
@@ -90,6 +91,7 @@ class ServiceRunner:
         self.started_at: float | None = None  # wall clock of the current child's spawn, for humans
         self.health = "unknown"  # set by the health probe (probe.py); unknown while nothing answers
         self.probe: ServiceProbe | None = None  # attached by the supervisor's Prober
+        self.usage = NO_USAGE  # the process tree's figures, kept by the supervisor's ResourceMonitor
         self.env_file_fingerprint: dict[str, str] | None = None  # the env_file as the last spawn read it
         self.extra_tasks: list[Callable[[Child, TaskGroup], None]] = []  # per-child helpers (health loops)
         # Variables added at each spawn from the spec in force (ComfyUI's session path); they win over `env`.

@@ -19,6 +19,7 @@ from orchestrator.machine import ALIVE_STATES, IDLE_STATES, ProcessState, Restar
 from orchestrator.platform import Platform, current
 from orchestrator.probe import Prober
 from orchestrator.reloader import Reloader, ReloadResult
+from orchestrator.resources import NO_USAGE, ResourceMonitor
 from orchestrator.runner import GROUP_POLL_S, KILL_WAIT_S, PIPE_DRAIN_S, ServiceRunner
 from orchestrator.spec import Config, DependencyCondition, ServiceSpec
 from orchestrator.statefile import RUN_MARKER, ChildRegistry
@@ -55,11 +56,12 @@ class Supervisor:
         self._finished: dict[str, anyio.Event] = {}  # set when a runner's run() has returned
         self.shutting_down = False
         self.comfy = ComfyUI(self.runners, config.state_dir, self.prober)  # acts on the `comfy:` service
+        self.resources = ResourceMonitor(self.runners, config.status_every_s)  # sampled when status is read
         for spec in config.services.values():
             self.runners[spec.name] = self._make_runner(spec)
         self.reloader = Reloader(self)
         self.reloader.before_stop.append(self.comfy.drain_before_stop)
-        self.reloader.on_applied.append(self._reconfigure_checks)
+        self.reloader.on_applied.append(self._follow_reload)
 
     def _make_runner(self, spec: ServiceSpec) -> ServiceRunner:
         runner = ServiceRunner(
@@ -82,6 +84,7 @@ class Supervisor:
         async with self.prober.open(), anyio.create_task_group() as tg:
             self._tg = tg
             tg.start_soon(self.checks.run)
+            tg.start_soon(self.resources.run)
             for runner in self.runners.values():
                 tg.start_soon(self._run_runner, runner)
             tg.start_soon(self.reloader.watch)
@@ -123,7 +126,8 @@ class Supervisor:
             return await self.reloader.reload_from_disk(trigger=trigger, dry_run=dry_run)
         return await self.reloader.apply(new_config, trigger=trigger, dry_run=dry_run)
 
-    def _reconfigure_checks(self, old: Config, new: Config, plan: object) -> None:
+    def _follow_reload(self, old: Config, new: Config, plan: object) -> None:
+        self.resources.every_s = new.status_every_s
         if new.checks != old.checks:
             self.checks.configure(new.checks)  # a check kept across the reload keeps its state
 
@@ -161,9 +165,14 @@ class Supervisor:
             raise UnknownServiceError(name, list(self.runners)) from None
 
     def status(self, name: str) -> ServiceStatus:
-        return _status_of(self.runner(name))
+        """A service's status; its resource figures are at most `status.every` old (await
+        `resources.refresh()` first to be sure of that; otherwise this asks for a refresh)."""
+        runner = self.runner(name)
+        self.resources.want()
+        return _status_of(runner)
 
     def statuses(self) -> list[ServiceStatus]:
+        self.resources.want()
         return [_status_of(r) for r in self.runners.values()]
 
     def system_status(self) -> dict[str, Any]:
@@ -292,6 +301,7 @@ def _status_of(runner: ServiceRunner) -> ServiceStatus:
     alive = m.state in ALIVE_STATES and m.spawned_at is not None
     # Draining is not a machine state: the child runs on while the supervisor waits for its queue.
     draining = runner.draining if m.state is ProcessState.RUNNING else None
+    usage = runner.usage if alive and runner.usage.pid == m.pid else NO_USAGE  # never a former child's
     return ServiceStatus(
         name=runner.name,
         state="draining" if draining is not None else m.state.value,
@@ -306,4 +316,9 @@ def _status_of(runner: ServiceRunner) -> ServiceStatus:
         reason=f"waiting for {runner.waiting_for}" if runner.waiting_for else draining or m.reason,
         waiting_for=runner.waiting_for,
         health_detail=runner.probe.detail if runner.probe is not None else None,
+        processes=usage.processes,
+        rss_bytes=usage.rss_bytes,
+        cpu_percent=usage.cpu_percent,
+        cpu_seconds=usage.cpu_seconds,
+        ports=list(usage.ports),
     )

@@ -1,0 +1,49 @@
+"""Resource figures of whole process trees, sampled on demand and shared by every reader."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.support.helpers import child, config, read_file, service, supervising, wait_for
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_child_with_a_listening_grandchild(tmp_path: Path) -> None:
+    portfile = tmp_path / "port"
+    shell = service("shell", ("/bin/sh", "-c", f"{' '.join(child('hold_port.py', portfile))}; echo never"))
+    spin = service("spin", (sys.executable, "-c", "while True: pass"))
+    cfg = replace(config(tmp_path, shell, spin), status_every_s=0.1)
+    async with supervising(cfg) as sup:
+        await wait_for(lambda: bool(read_file(portfile)), what="port file")
+        await sup.resources.refresh()
+        st = sup.status("shell")
+        assert st.processes == 2 and st.rss_bytes > 1024 * 1024 and st.ports == [int(portfile.read_text())]
+        await wait_for(lambda: sup.status("spin").cpu_percent > 10, what="busy child's CPU")  # refreshed by reads
+        assert sup.status("spin").cpu_seconds > 0 and sup.status("spin").processes == 1
+        st = await sup.stop("shell")
+        assert (st.processes, st.rss_bytes, st.ports) == (0, 0, [])
+
+
+async def test_sampling_is_shared_and_at_most_once_per_interval(tmp_path: Path) -> None:
+    svc = service("sleeper", child("ready_then_sleep.py"))
+    async with supervising(replace(config(tmp_path, svc), status_every_s=0.2)) as sup:
+        await wait_for(lambda: sup.status("sleeper").pid is not None, what="spawned")
+        await wait_for(lambda: not sup.resources.fresh(), what="old figures")
+        samples = sup.resources.samples
+        async with anyio.create_task_group() as tg:  # ten readers at once: one sample
+            for _ in range(10):
+                tg.start_soon(sup.resources.refresh)
+        assert sup.resources.samples == samples + 1
+        for _ in range(100):
+            sup.statuses()
+            await sup.resources.refresh()
+        assert sup.resources.samples == samples + 1  # fresh: nobody sampled again
+        await wait_for(lambda: sup.status("sleeper").processes == 1, what="figures of the child")
+        await wait_for(lambda: sup.resources.samples > samples + 1 and sup.resources.fresh(),
+                       what="a background sample after a read of old figures")
