@@ -1,30 +1,82 @@
-"""The whole program: the supervisor plus signal handling, in one root task group."""
+"""The whole program: the supervisor, the control API and signal handling, in one root task group.
+
+Shutdown order: supervisor.shutdown() stops every service (the API keeps answering meanwhile), then
+the server stops (log followers are ended first), then the root group exits.
+"""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 
 import anyio
 import structlog
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
+from prometheus_client.registry import Collector
+from starlette.routing import BaseRoute
 
+from orchestrator.api import create_app
+from orchestrator.apitoken import ensure_token
+from orchestrator.auth import AccessPolicy
+from orchestrator.logfollow import Followers
+from orchestrator.metrics import build_registry
 from orchestrator.platform.signals import SignalKind, shutdown_signals
+from orchestrator.server import ApiServer, bind_socket
 from orchestrator.spec import Config
 from orchestrator.supervisor import Supervisor
 
-__all__ = ["run"]
+__all__ = ["build_api_server", "open_api_socket", "run"]
 
 _log = structlog.get_logger("orchestrator.app")
 
 
-async def run(config: Config, *, supervisor: Supervisor | None = None) -> None:
-    """Run until a shutdown signal; every service is stopped before this returns."""
+async def run(
+    config: Config, *, supervisor: Supervisor | None = None, announce: Callable[[str], None] | None = None
+) -> None:
+    """Run until a shutdown signal; every service is stopped before this returns. `announce` gets the
+    API's URL once it listens. Raises ApiSetupError, before any child starts, if the API cannot listen."""
+    sock = open_api_socket(config)  # before the supervisor: nothing to undo if the API cannot listen
     sup = supervisor or Supervisor(config)
+    server = build_api_server(config, sup, sock)
     async with anyio.create_task_group() as tg:
         tg.start_soon(_watch_signals, sup, tg)
-        await sup.run()
+        async with anyio.create_task_group() as core:
+            await core.start(_supervise, sup, server)
+            url = await core.start(server.serve_in_group)
+            _log.info("api_listening", url=url)
+            if announce is not None:
+                announce(url)
         tg.cancel_scope.cancel()
     _log.info("supervisor_stopped")
+
+
+def open_api_socket(config: Config) -> socket.socket:
+    """The API's preconditions: a token (refused for a public address without one), api.listen bound."""
+    ensure_token(config.api, config.state_dir)
+    return bind_socket(config.api.host, config.api.port)
+
+
+def build_api_server(
+    config: Config, sup: Supervisor, sock: socket.socket, *,
+    routes: Sequence[BaseRoute] = (), collectors: Iterable[Collector] = (), followers: Followers | None = None,
+) -> ApiServer:
+    """The control API over `sup` on `sock` (the seam for more routes and collectors)."""
+    token = ensure_token(config.api, config.state_dir)
+    port = sock.getsockname()[1]  # the real one when api.listen asked for port 0
+    followers = Followers() if followers is None else followers
+    app = create_app(
+        sup, build_registry(sup, extra=collectors), access=AccessPolicy.for_listener(config.api.host, port, token),
+        followers=followers, routes=routes,
+    )
+    return ApiServer(app, sock, on_stop=[followers.close_all])
+
+
+async def _supervise(sup: Supervisor, server: ApiServer, *, task_status: TaskStatus[None]) -> None:
+    try:
+        await sup.run(task_status=task_status)
+    finally:
+        server.stop()  # every service is stopped (or we are cancelled): the API goes last
 
 
 async def _watch_signals(sup: Supervisor, tg: TaskGroup) -> None:

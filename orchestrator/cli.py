@@ -7,13 +7,14 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import anyio
 
 from orchestrator import __version__
 from orchestrator.config import default_config_path, load_config
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.logconfig import configure_logging
 from orchestrator.service import add_service_parser
 from orchestrator.spec import Config
@@ -61,7 +62,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                       backups=logs.backups, level=logging.DEBUG if args.verbose else logging.INFO)
     print(f"orchestrator {__version__}: {len(config.services)} service(s) from {config.path}", flush=True)
     print(f"logs: {logs.dir}", flush=True)
-    anyio.run(run, config)
+    try:
+        anyio.run(partial(run, config, announce=lambda url: print(f"api: {url}", flush=True)))
+    except OrchestratorError as exc:  # the API cannot listen: nothing was started
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 

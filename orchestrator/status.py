@@ -28,6 +28,7 @@ class ServiceStatus:
     cpu_percent: float = 0.0
     cpu_seconds: float = 0.0
     ports: list[int] = field(default_factory=list)
+    health_check_duration_s: float | None = None  # the last probe's, once health checks run (issue 3)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,83 @@
+"""The seams between the supervisor core and its readers (the control API, the metrics): Protocols only.
+
+api.py and metrics.py see the supervisor through these, never through runner or machine, so they can be
+driven by anything that has this shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from orchestrator.events import EventLog
+from orchestrator.status import ServiceStatus
+
+__all__ = ["LogListener", "LogSource", "ServiceView", "SupervisorAPI"]
+
+LogListener = Callable[[bytes], None]
+
+
+class LogSource(Protocol):
+    """One stream of one service's output: its files on disk and its live writes (a LogSink)."""
+
+    @property
+    def bytes_written(self) -> int: ...
+
+    @property
+    def bytes_dropped(self) -> int: ...
+
+    def rotated_paths(self) -> list[Path]:
+        """[current, .1, .2, ...] that exist, newest first."""
+        ...
+
+    def add_listener(self, fn: LogListener) -> None:
+        """`fn` gets every chunk written from now on, on the event loop; it must not block."""
+        ...
+
+    def remove_listener(self, fn: LogListener) -> None: ...
+
+
+class ServiceView(Protocol):
+    """What the API reads from one service beyond its status (a ServiceRunner)."""
+
+    @property
+    def stdout(self) -> LogSource: ...
+
+    @property
+    def stderr(self) -> LogSource: ...
+
+
+class SupervisorAPI(Protocol):
+    """The commands and queries the control API offers, one call each (a Supervisor)."""
+
+    @property
+    def events(self) -> EventLog: ...
+
+    @property
+    def started_at(self) -> float:
+        """anyio.current_time() when the supervisor was made: the base of its uptime."""
+        ...
+
+    @property
+    def runners(self) -> Mapping[str, ServiceView]: ...
+
+    def runner(self, name: str) -> ServiceView:
+        """Raises UnknownServiceError (with the known names) for a name that is not configured."""
+        ...
+
+    def status(self, name: str) -> ServiceStatus: ...
+
+    def statuses(self) -> list[ServiceStatus]: ...
+
+    def system_status(self) -> Mapping[str, Any]:
+        """The system checks (disk, memory) with their current values; JSON-ready."""
+        ...
+
+    async def start(self, name: str) -> ServiceStatus: ...
+
+    async def stop(self, name: str) -> ServiceStatus: ...
+
+    async def restart(self, name: str) -> ServiceStatus: ...
+
+    async def ignite(self) -> list[ServiceStatus]: ...
