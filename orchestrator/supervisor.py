@@ -321,4 +321,10 @@ def _status_of(runner: ServiceRunner) -> ServiceStatus:
         cpu_percent=usage.cpu_percent,
         cpu_seconds=usage.cpu_seconds,
         ports=list(usage.ports),
+        health_check_duration_s=_last_probe_s(runner),
     )
+
+
+def _last_probe_s(runner: ServiceRunner) -> float | None:
+    last = runner.probe.last if runner.probe is not None else None
+    return round(last.duration_s, 6) if last is not None else None
