@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import psutil
@@ -11,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from orchestrator import __version__
+from orchestrator.spec import ChecksSpec, DiskCheckSpec, MemoryCheckSpec
 from tests.support.api import serving
 from tests.support.helpers import child, config, service, wait_for
 
@@ -23,15 +25,19 @@ STATUS_FIELDS = {"name", "state", "health", "pid", "started_at", "uptime_s", "re
 async def test_health_and_status_describe_supervisor_and_every_service(tmp_path: Path) -> None:
     cfg = config(tmp_path, service("a", child("ready_then_sleep.py")), service("b", child("exit_with.py", 0),
                  policy="never", start_period_s=0.05))
-    async with serving(cfg) as api:
+    checks = ChecksSpec(disk=(DiskCheckSpec(str(tmp_path), min_free=1),), memory=MemoryCheckSpec(max_percent=100))
+    async with serving(dataclasses.replace(cfg, checks=checks)) as api:
         await wait_for(lambda: api.sup.status("a").state == "running", what="a running")
+        await wait_for(lambda: api.sup.system_status()["memory"]["value"] is not None, what="memory checked")
+        await wait_for(lambda: api.sup.system_status()["disk"][0]["value"] is not None, what="disk checked")
         await wait_for(lambda: api.sup.status("b").state == "exited", what="b exited")
         health = (await api.client.get("/api/health")).json()
         assert health["status"] == "ok" and health["version"] == __version__ and health["uptime_s"] >= 0
         r = await api.client.get("/api/status")
         assert r.status_code == 200
         body = r.json()
-        assert body["system"] == {}
+        assert body["system"]["disk"][0]["path"] == str(tmp_path) and body["system"]["disk"][0]["value"] > 0
+        assert 0 < body["system"]["memory"]["value"] <= 100
         by_name = {s["name"]: s for s in body["services"]}
         assert list(by_name) == ["a", "b"]
         assert set(by_name["a"]) >= STATUS_FIELDS
