@@ -9,20 +9,19 @@ scrape costs no I/O beyond our own process's figures.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import psutil
-from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from orchestrator.machine import ProcessState
+from orchestrator.platform.procmetrics import process_collector
 from orchestrator.status import ServiceStatus
 from orchestrator.types import SupervisorAPI
 
-__all__ = ["CONTENT_TYPE", "PsutilProcessCollector", "SupervisorCollector", "build_registry", "render"]
+__all__ = ["CONTENT_TYPE", "SupervisorCollector", "build_registry", "render"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _STATES = tuple(s.value for s in ProcessState)
@@ -32,10 +31,7 @@ def build_registry(sup: SupervisorAPI, *, extra: Iterable[Collector] = ()) -> Co
     """A registry for one app: the supervisor's metrics, our own process's, and any `extra` collectors."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SupervisorCollector(sup))
-    if os.path.exists("/proc/self/stat"):
-        ProcessCollector(namespace="orchestrator", registry=registry)
-    else:  # Windows, macOS: prometheus_client's collector reads /proc and would export nothing
-        registry.register(PsutilProcessCollector(namespace="orchestrator"))
+    registry.register(process_collector("orchestrator"))  # /proc where there is one, else psutil (Windows)
     for collector in extra:
         registry.register(collector)
     return registry
@@ -115,39 +111,3 @@ def _system_families(system: Mapping[str, Any]) -> Iterator[Metric]:
     used = memory.get("used_percent") if isinstance(memory, Mapping) else None
     if isinstance(used, int | float):
         yield GaugeMetricFamily("orchestrator_memory_used_percent", "System memory in use, percent", value=used)
-
-
-class PsutilProcessCollector(Collector):
-    """process_* like prometheus_client's ProcessCollector, through psutil, for systems without /proc."""
-
-    def __init__(self, namespace: str = "orchestrator", pid: int | None = None) -> None:
-        self._prefix = f"{namespace}_process_" if namespace else "process_"
-        self._proc = psutil.Process(pid)
-
-    def collect(self) -> Iterator[Metric]:
-        p = self._prefix
-        with self._proc.oneshot():
-            cpu = self._proc.cpu_times()
-            mem = self._proc.memory_info()
-            started = self._proc.create_time()
-            handles = _open_handles(self._proc)
-        yield CounterMetricFamily(f"{p}cpu_seconds", "Total user and system CPU time spent in seconds.",
-                                  value=cpu.user + cpu.system)
-        yield GaugeMetricFamily(f"{p}virtual_memory_bytes", "Virtual memory size in bytes.", value=mem.vms)
-        yield GaugeMetricFamily(f"{p}resident_memory_bytes", "Resident memory size in bytes.", value=mem.rss)
-        yield GaugeMetricFamily(f"{p}start_time_seconds",
-                                "Start time of the process since unix epoch in seconds.", value=started)
-        if handles is not None:
-            yield GaugeMetricFamily(f"{p}open_fds", "Number of open file descriptors (handles on Windows).",
-                                    value=handles)
-
-
-def _open_handles(proc: psutil.Process) -> int | None:
-    for attr in ("num_fds", "num_handles"):  # POSIX, Windows
-        count = getattr(proc, attr, None)
-        if count is not None:
-            try:
-                return int(count())
-            except psutil.Error:
-                return None
-    return None
