@@ -29,6 +29,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/log_throughput.py
 	$(PY) bench/restart_latency.py
+	$(PY) bench/health_cost.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -108,7 +108,8 @@ class ServiceProbe:
                 last_at = anyio.current_time()
                 self._take(await probe_once(self._client(), spec), tracker)
         finally:
-            self.tracker = None
+            if self.tracker is tracker:
+                self.tracker = None
             self._set_health(Health.UNKNOWN)  # the child is gone: nothing is known about the next one
 
     def _client(self) -> httpx.AsyncClient:
@@ -124,7 +125,10 @@ class ServiceProbe:
         counts = self.timeout_counts(now) if result.timed_out else True
         change = tracker.observe(result, now, timeout_counts=counts)
         for listener in self.listeners:
-            listener(result)
+            try:
+                listener(result)
+            except Exception:  # a broken listener must not end the probing
+                _log.exception("probe_listener_failed", service=self.runner.name)
         if change is None:
             return
         before = self.runner.health
