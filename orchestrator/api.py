@@ -119,10 +119,15 @@ class ControlApi:
     async def restart(self, request: Request) -> Response:
         """---
         summary: Restart a service; answers once the new process is spawned
-        parameters: [{name: name, in: path, required: true, schema: {type: string}}]
+        description: drain=true (the comfy service) first refuses new prompts and waits for ComfyUI's queue
+          to empty, at most comfy.drain_timeout; the status shows state draining meanwhile.
+        parameters:
+          - {name: name, in: path, required: true, schema: {type: string}}
+          - {name: drain, in: query, schema: {type: boolean, default: false}}
         responses: {200: {description: service status}, 401: {description: token missing}, 404: {description: unknown}}
         """
-        return JSONResponse((await self.sup.restart(request.path_params["name"])).to_dict())
+        drain = bool_param(request, "drain")
+        return JSONResponse((await self.sup.restart(request.path_params["name"], drain=drain)).to_dict())
 
     async def ignite(self, request: Request) -> Response:
         """---

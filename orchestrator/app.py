@@ -19,6 +19,8 @@ from starlette.routing import BaseRoute
 from orchestrator.api import create_app
 from orchestrator.apitoken import ensure_token
 from orchestrator.auth import AccessPolicy
+from orchestrator.comfy_metrics import ComfyCollector
+from orchestrator.comfy_routes import comfy_routes
 from orchestrator.logfollow import Followers
 from orchestrator.metrics import build_registry
 from orchestrator.platform.signals import SignalKind, shutdown_signals
@@ -61,12 +63,14 @@ def build_api_server(
     config: Config, sup: Supervisor, sock: socket.socket, *,
     routes: Sequence[BaseRoute] = (), collectors: Iterable[Collector] = (), followers: Followers | None = None,
 ) -> ApiServer:
-    """The control API over `sup` on `sock` (the seam for more routes and collectors)."""
+    """The control API over `sup` on `sock` (the seam for more routes and collectors); ComfyUI's are in."""
     token = ensure_token(config.api, config.state_dir)
     port = sock.getsockname()[1]  # the real one when api.listen asked for port 0
     followers = Followers() if followers is None else followers
+    routes = [*comfy_routes(sup.comfy, sup.status), *routes]
+    registry = build_registry(sup, extra=[ComfyCollector(sup.comfy), *collectors])
     app = create_app(
-        sup, build_registry(sup, extra=collectors), access=AccessPolicy.for_listener(config.api.host, port, token),
+        sup, registry, access=AccessPolicy.for_listener(config.api.host, port, token),
         followers=followers, routes=routes,
     )
     return ApiServer(app, sock, on_stop=[followers.close_all])

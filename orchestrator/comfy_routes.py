@@ -20,12 +20,12 @@ from orchestrator.comfy import ComfyUI
 from orchestrator.comfy_client import ComfyDevice, ComfyError, ComfySample, QueueCounts, attempt
 from orchestrator.comfy_proxy import forward
 from orchestrator.spec import ComfySpec
-from orchestrator.status import ServiceStatus
+from orchestrator.status import DRAINING, ServiceStatus
 
 __all__ = ["STATUS_TIMEOUT_S", "comfy_routes"]
 
 STATUS_TIMEOUT_S = 5.0  # the status route asks ComfyUI live, but never waits longer than this
-_ALIVE = frozenset({"starting", "running", "draining", "stopping"})
+_ALIVE = frozenset({"starting", "running", DRAINING, "stopping"})
 
 
 def comfy_routes(comfy: ComfyUI, status: Callable[[str], ServiceStatus]) -> list[BaseRoute]:

@@ -18,13 +18,14 @@ from prometheus_client.registry import Collector
 
 from orchestrator.machine import ProcessState
 from orchestrator.platform.procmetrics import process_collector
-from orchestrator.status import ServiceStatus
+from orchestrator.status import DRAINING, ServiceStatus
 from orchestrator.types import SupervisorAPI
 
 __all__ = ["CONTENT_TYPE", "SupervisorCollector", "build_registry", "render"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_STATES = tuple(s.value for s in ProcessState)
+_STATES = (*(s.value for s in ProcessState), DRAINING)
+_UP = frozenset({ProcessState.RUNNING.value, DRAINING})  # draining: still running, about to restart
 
 
 def build_registry(sup: SupervisorAPI, *, extra: Iterable[Collector] = ()) -> CollectorRegistry:
@@ -84,7 +85,7 @@ def _service_families(statuses: list[ServiceStatus]) -> Iterator[Metric]:
     probe = GaugeMetricFamily("orchestrator_health_check_duration_seconds", "Duration of the last health probe",
                               labels=["service"])
     for st in statuses:
-        up.add_metric([st.name], 1.0 if st.state == ProcessState.RUNNING else 0.0)
+        up.add_metric([st.name], 1.0 if st.state in _UP else 0.0)
         for value in _STATES:
             state.add_metric([st.name, value], 1.0 if st.state == value else 0.0)
         healthy.add_metric([st.name], 1.0 if st.health == "healthy" else 0.0)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["ServiceStatus"]
+__all__ = ["DRAINING", "ServiceStatus"]
+
+# Not a machine state: the child runs on while a drained restart waits for ComfyUI's queue to empty.
+DRAINING = "draining"
 
 
 @dataclass(frozen=True, slots=True)
 class ServiceStatus:
     name: str
-    state: str  # a ProcessState value
+    state: str  # a ProcessState value, or DRAINING (running, about to be restarted)
     health: str  # unknown | healthy | unhealthy
     pid: int | None
     started_at: float | None  # wall clock (epoch seconds) of the current child's spawn

@@ -23,7 +23,7 @@ from orchestrator.resources import NO_USAGE, ResourceMonitor
 from orchestrator.runner import GROUP_POLL_S, KILL_WAIT_S, PIPE_DRAIN_S, ServiceRunner
 from orchestrator.spec import Config, DependencyCondition, ServiceSpec
 from orchestrator.statefile import RUN_MARKER, ChildRegistry
-from orchestrator.status import ServiceStatus
+from orchestrator.status import DRAINING, ServiceStatus
 
 __all__ = ["Supervisor"]
 
@@ -304,7 +304,7 @@ def _status_of(runner: ServiceRunner) -> ServiceStatus:
     usage = runner.usage if alive and runner.usage.pid == m.pid else NO_USAGE  # never a former child's
     return ServiceStatus(
         name=runner.name,
-        state="draining" if draining is not None else m.state.value,
+        state=DRAINING if draining is not None else m.state.value,
         health=runner.health,
         pid=m.pid,
         started_at=runner.started_at if alive else None,

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-from collections.abc import AsyncIterator, Generator
-from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
-import uvicorn
-from starlette.applications import Starlette
 
-from orchestrator.comfy_routes import comfy_routes
 from orchestrator.spec import ComfySpec, HealthSpec, ServiceSpec
-from orchestrator.supervisor import Supervisor
-from tests.support.helpers import child, free_port, service, supervising, wait_for
+from tests.support.helpers import child, free_port, service, supervising
 
-__all__ = ["comfy_api", "comfy_service", "control", "free_port", "get", "raw_request", "recorded_requests",
+__all__ = ["comfy_service", "control", "free_port", "get", "raw_request", "recorded_requests",
            "supervising"]
 
 
@@ -52,30 +43,6 @@ async def get(port: int, path: str, timeout: float = 5.0) -> httpx.Response:
 async def recorded_requests(port: int) -> list[dict[str, Any]]:
     requests: list[dict[str, Any]] = (await get(port, "/_debug")).json()["requests"]
     return requests
-
-
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield  # the test process keeps its own signal handling
-
-
-@asynccontextmanager
-async def comfy_api(sup: Supervisor) -> AsyncIterator[str]:
-    """ComfyUI's routes over `sup`, on a real uvicorn listening on 127.0.0.1; yields the base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    app = Starlette(routes=comfy_routes(sup.comfy, sup.status))
-    server = _QuietServer(uvicorn.Config(app, log_config=None, lifespan="off", access_log=False, http="h11"))
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(partial(server.serve, sockets=[sock]))
-        await wait_for(lambda: server.started, 5, "the API server")
-        try:
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-        finally:
-            server.should_exit = True
-    sock.close()
 
 
 async def raw_request(base: str, request_line: str, headers: str = "") -> tuple[int, bytes]:
