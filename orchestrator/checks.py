@@ -46,9 +46,12 @@ class CheckStatus:
         return None if self.state in (CheckState.UNKNOWN, CheckState.ERROR) else self.state is CheckState.OK
 
     def to_dict(self) -> dict[str, Any]:
+        # The generic value/threshold plus the same under names that say what they are.
+        named = ({"free_bytes": self.value, "min_free_bytes": self.threshold} if self.kind == "disk"
+                 else {"used_percent": self.value, "max_percent": self.threshold})
         return {"kind": self.kind, "path": self.path, "value": self.value, "threshold": self.threshold,
                 "unit": self.unit, "state": self.state.value, "ok": self.ok, "error": self.error,
-                "last_checked": self.last_checked}
+                "last_checked": self.last_checked, **named}
 
 
 def next_state(value: float | None, breached: bool) -> CheckState:

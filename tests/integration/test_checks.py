@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.checks import CheckState, SystemChecks
 from orchestrator.events import EventLog
+from orchestrator.metrics import build_registry
 from orchestrator.spec import ChecksSpec, DiskCheckSpec, MemoryCheckSpec
 from tests.support.helpers import config, supervising, wait_for
 
@@ -91,6 +92,14 @@ async def test_supervisor_status_carries_the_checks(tmp_path: Path) -> None:
         assert system["disk"][0]["path"] == str(tmp_path) and system["disk"][0]["state"] == "ok"
         assert system["disk"][0]["threshold"] == 0 and system["disk"][0]["value"] > 0
         assert system["memory"]["state"] == "ok" and system["memory"]["threshold"] == 100
+        assert system["disk"][0]["free_bytes"] == system["disk"][0]["value"]
+        assert system["disk"][0]["min_free_bytes"] == 0
+        assert system["memory"]["used_percent"] == system["memory"]["value"]
+        assert system["memory"]["max_percent"] == 100
+        registry = build_registry(sup)  # the metrics read the same readings
+        free = registry.get_sample_value("orchestrator_disk_free_bytes", {"path": str(tmp_path)})
+        assert free == system["disk"][0]["value"]
+        assert registry.get_sample_value("orchestrator_memory_used_percent") is not None
 
 
 async def test_a_reload_moves_a_threshold_and_the_check_recovers(tmp_path: Path) -> None:
