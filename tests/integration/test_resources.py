@@ -32,18 +32,17 @@ async def test_a_child_with_a_listening_grandchild(tmp_path: Path) -> None:
 
 async def test_sampling_is_shared_and_at_most_once_per_interval(tmp_path: Path) -> None:
     svc = service("sleeper", child("ready_then_sleep.py"))
-    async with supervising(replace(config(tmp_path, svc), status_every_s=0.2)) as sup:
-        await wait_for(lambda: sup.status("sleeper").pid is not None, what="spawned")
-        await wait_for(lambda: not sup.resources.fresh(), what="old figures")
-        samples = sup.resources.samples
+    async with supervising(replace(config(tmp_path, svc), status_every_s=60)) as sup:
+        await wait_for(lambda: sup.runner("sleeper").child is not None, what="spawned")  # no status read yet
+        assert sup.resources.samples == 0
         async with anyio.create_task_group() as tg:  # ten readers at once: one sample
             for _ in range(10):
                 tg.start_soon(sup.resources.refresh)
-        assert sup.resources.samples == samples + 1
+        assert sup.resources.samples == 1 and sup.status("sleeper").processes == 1
         for _ in range(100):
             sup.statuses()
             await sup.resources.refresh()
-        assert sup.resources.samples == samples + 1  # fresh: nobody sampled again
-        await wait_for(lambda: sup.status("sleeper").processes == 1, what="figures of the child")
-        await wait_for(lambda: sup.resources.samples > samples + 1 and sup.resources.fresh(),
+        assert sup.resources.samples == 1  # fresh for 60 s: nobody samples again
+        sup.resources.every_s = 0.01  # now old: a plain status read has them refreshed in the background
+        await wait_for(lambda: sup.status("sleeper").processes == 1 and sup.resources.samples > 1,
                        what="a background sample after a read of old figures")
