@@ -47,7 +47,7 @@ class _ComfyRoutes:
         description: Asked live (at most 5 s); when ComfyUI does not answer, still 200, with reachable false.
         responses:
           200: {description: '{service, state, health, reachable, error, system, devices, queue, models}'}
-          404: {description: no service carries comfy:}
+          404: {description: 'no service carries comfy:'}
         """
         runner, spec = self.comfy.runner, self.comfy.spec
         if runner is None or spec is None:

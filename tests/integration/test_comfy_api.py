@@ -77,6 +77,8 @@ async def test_proxy_get_and_post_round_trips(tmp_path: Path) -> None:
         queue = await http.get("/api/comfy/api/queue", params={"a": "1", "b": "two words"})
         assert queue.status_code == 200 and len(queue.json()["queue_pending"]) == 1
         assert queue.json()["queue_pending"][0][1] == queued.json()["prompt_id"]
+        schema = (await http.get("/api/openapi.json")).json()["paths"]
+        assert "get" in schema["/api/comfy/status"] and "post" in schema["/api/comfy/{path}"]
         missing = await http.get("/api/comfy/no/such/route")
         assert missing.status_code == 404 and missing.text == "404: Not Found"
         paths = [r["path"] for r in await recorded_requests(port)]
