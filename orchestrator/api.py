@@ -89,6 +89,7 @@ class ControlApi:
         summary: Every service's status and the system checks (disk, memory)
         responses: {200: {description: '{services: [service status], system: {...}}'}}
         """
+        await self.sup.resources.refresh()
         services = [s.to_dict() for s in self.sup.statuses()]
         return JSONResponse({"services": services, "system": dict(self.sup.system_status())})
 
@@ -98,7 +99,10 @@ class ControlApi:
         parameters: [{name: name, in: path, required: true, schema: {type: string}}]
         responses: {200: {description: service status}, 404: {description: 'unknown service; lists the known'}}
         """
-        return JSONResponse(self.sup.status(request.path_params["name"]).to_dict())
+        name = request.path_params["name"]
+        self.sup.runner(name)  # an unknown name is a 404 before any sampling
+        await self.sup.resources.refresh()
+        return JSONResponse(self.sup.status(name).to_dict())
 
     async def start(self, request: Request) -> Response:
         """---
@@ -170,6 +174,7 @@ class ControlApi:
         summary: Prometheus metrics (text format)
         responses: {200: {description: text/plain exposition format}}
         """
+        await self.sup.resources.refresh()  # collect() reads what is cached; make it current first
         return Response(render(self.registry), media_type=CONTENT_TYPE)
 
     async def openapi(self, request: Request) -> Response:

@@ -86,7 +86,7 @@ def _service_families(statuses: list[ServiceStatus]) -> Iterator[Metric]:
                               labels=["service"])
     for st in statuses:
         up.add_metric([st.name], 1.0 if st.state in _UP else 0.0)
-        for value in _STATES:
+        for value in (_STATES if st.state in _STATES else (*_STATES, st.state)):
             state.add_metric([st.name, value], 1.0 if st.state == value else 0.0)
         healthy.add_metric([st.name], 1.0 if st.health == "healthy" else 0.0)
         for reason, count in sorted(st.restarts_by_reason.items()):
@@ -102,13 +102,19 @@ def _service_families(statuses: list[ServiceStatus]) -> Iterator[Metric]:
 
 
 def _system_families(system: Mapping[str, Any]) -> Iterator[Metric]:
-    """From Supervisor.system_status(): `disk: [{path, free_bytes}]`, `memory: {used_percent}`."""
+    """From Supervisor.system_status(): `disk: [{path, value}]` (free bytes), `memory: {value}` (percent)."""
     disk = GaugeMetricFamily("orchestrator_disk_free_bytes", "Free bytes on the watched disk", labels=["path"])
-    for item in system.get("disk") or ():
-        if isinstance(item, Mapping) and isinstance(item.get("free_bytes"), int | float):
-            disk.add_metric([str(item.get("path"))], item["free_bytes"])
+    for check in system.get("disk") or ():
+        free = _number(check.get("value"))  # None: not read yet, or unreadable
+        if free is not None:
+            disk.add_metric([str(check.get("path"))], free)
     yield disk
-    memory = system.get("memory")
-    used = memory.get("used_percent") if isinstance(memory, Mapping) else None
-    if isinstance(used, int | float):
-        yield GaugeMetricFamily("orchestrator_memory_used_percent", "System memory in use, percent", value=used)
+    memory = GaugeMetricFamily("orchestrator_memory_used_percent", "System memory in use, percent")
+    used = _number((system.get("memory") or {}).get("value"))
+    if used is not None:
+        memory.add_metric([], used)
+    yield memory
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

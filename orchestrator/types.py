@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from orchestrator.events import EventLog
 from orchestrator.status import ServiceStatus
 
-__all__ = ["LogListener", "LogSource", "ServiceView", "SupervisorAPI"]
+__all__ = ["LogListener", "LogSource", "ServiceView", "SupervisorAPI", "UsageSampler"]
 
 LogListener = Callable[[bytes], None]
 
@@ -48,6 +48,12 @@ class ServiceView(Protocol):
     def stderr(self) -> LogSource: ...
 
 
+class UsageSampler(Protocol):
+    async def refresh(self) -> None:
+        """Bring the services' resource figures up to date unless fresh (shared, at most once per interval)."""
+        ...
+
+
 class SupervisorAPI(Protocol):
     """The commands and queries the control API offers, one call each (a Supervisor)."""
 
@@ -61,6 +67,9 @@ class SupervisorAPI(Protocol):
 
     @property
     def runners(self) -> Mapping[str, ServiceView]: ...
+
+    @property
+    def resources(self) -> UsageSampler: ...
 
     def runner(self, name: str) -> ServiceView:
         """Raises UnknownServiceError (with the known names) for a name that is not configured."""
