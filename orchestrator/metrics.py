@@ -102,15 +102,15 @@ def _service_families(statuses: list[ServiceStatus]) -> Iterator[Metric]:
 
 
 def _system_families(system: Mapping[str, Any]) -> Iterator[Metric]:
-    """From Supervisor.system_status(): `disk: [{path, value}]` (free bytes), `memory: {value}` (percent)."""
+    """From Supervisor.system_status(): `disk: [{path, free_bytes}]`, `memory: {used_percent}`."""
     disk = GaugeMetricFamily("orchestrator_disk_free_bytes", "Free bytes on the watched disk", labels=["path"])
     for check in system.get("disk") or ():
-        free = _number(check.get("value"))  # None: not read yet, or unreadable
+        free = _number(check.get("free_bytes"))  # None: not read yet, or unreadable
         if free is not None:
             disk.add_metric([str(check.get("path"))], free)
     yield disk
     memory = GaugeMetricFamily("orchestrator_memory_used_percent", "System memory in use, percent")
-    used = _number((system.get("memory") or {}).get("value"))
+    used = _number((system.get("memory") or {}).get("used_percent"))
     if used is not None:
         memory.add_metric([], used)
     yield memory
