@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -70,7 +71,8 @@ async def test_disk_and_memory_warn_once_and_recover_once(tmp_path: Path) -> Non
 
 
 async def test_an_unreadable_disk_path_is_the_checks_state_not_a_crash(tmp_path: Path) -> None:
-    spec = ChecksSpec(disk=(DiskCheckSpec("F:\\", every_s=0.02),
+    missing = "F:\\" if sys.platform != "win32" else str(tmp_path / "missing")  # the production path on Linux
+    spec = ChecksSpec(disk=(DiskCheckSpec(missing, every_s=0.02),
                             DiskCheckSpec(str(tmp_path), min_free=0, every_s=0.02)))
     async with checking(spec) as (checks, events):
         await several_readings(checks, 3)
@@ -79,7 +81,7 @@ async def test_an_unreadable_disk_path_is_the_checks_state_not_a_crash(tmp_path:
         assert bad.error is not None and bad.error.startswith("cannot read: ")
         assert good.state is CheckState.OK
         assert [e.kind for e in events.since()] == ["check_failed"]
-        assert events.since()[0].message.startswith("disk F:\\: cannot read: ")
+        assert events.since()[0].message.startswith(f"disk {missing}: cannot read: ")
 
 
 async def test_supervisor_status_carries_the_checks(tmp_path: Path) -> None:

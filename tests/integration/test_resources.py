@@ -16,7 +16,8 @@ pytestmark = pytest.mark.anyio
 
 async def test_a_child_with_a_listening_grandchild(tmp_path: Path) -> None:
     portfile = tmp_path / "port"
-    shell = service("shell", ("/bin/sh", "-c", f"{' '.join(child('hold_port.py', portfile))}; echo never"))
+    parent = f"import subprocess, sys; subprocess.Popen({list(child('hold_port.py', portfile))!r}).wait()"
+    shell = service("shell", (sys.executable, "-c", parent))  # a parent whose child listens
     spin = service("spin", (sys.executable, "-c", "while True: pass"))
     cfg = replace(config(tmp_path, shell, spin), status_every_s=0.1)
     async with supervising(cfg) as sup:
