@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute
 
 from orchestrator.api import create_app
+from orchestrator.apilistener import ApiListener
 from orchestrator.apitoken import ensure_token
 from orchestrator.auth import AccessPolicy
 from orchestrator.comfy_metrics import ComfyCollector
@@ -24,6 +25,7 @@ from orchestrator.comfy_routes import comfy_routes
 from orchestrator.logfollow import Followers
 from orchestrator.metrics import build_registry
 from orchestrator.platform.signals import SignalKind, shutdown_signals
+from orchestrator.reload_routes import reload_routes
 from orchestrator.server import ApiServer, bind_socket
 from orchestrator.spec import Config
 from orchestrator.supervisor import Supervisor
@@ -40,15 +42,17 @@ async def run(
     API's URL once it listens. Raises ApiSetupError, before any child starts, if the API cannot listen."""
     sock = open_api_socket(config)  # before the supervisor: nothing to undo if the API cannot listen
     sup = supervisor or Supervisor(config)
-    server = build_api_server(config, sup, sock)
+    api = ApiListener(sup, lambda cfg, s: build_api_server(cfg, sup, s), config, sock)
+    sup.reloader.on_applied.append(api.follow_reload)  # a new api.listen/token: a new server
     async with anyio.create_task_group() as tg:
         tg.start_soon(_watch_signals, sup, tg)
         async with anyio.create_task_group() as core:
-            await core.start(_supervise, sup, server)
-            url = await core.start(server.serve_in_group)
+            await core.start(_supervise, sup, api)
+            url = await core.start(api.serve)
             _log.info("api_listening", url=url)
             if announce is not None:
                 announce(url)
+                api.on_rebound.append(announce)
         tg.cancel_scope.cancel()
     _log.info("supervisor_stopped")
 
@@ -67,7 +71,7 @@ def build_api_server(
     token = ensure_token(config.api, config.state_dir)
     port = sock.getsockname()[1]  # the real one when api.listen asked for port 0
     followers = Followers() if followers is None else followers
-    routes = [*comfy_routes(sup.comfy, sup.status), *routes]
+    routes = [*reload_routes(sup), *comfy_routes(sup.comfy, sup.status), *routes]
     registry = build_registry(sup, extra=[ComfyCollector(sup.comfy), *collectors])
     app = create_app(
         sup, registry, access=AccessPolicy.for_listener(config.api.host, port, token),
@@ -76,11 +80,11 @@ def build_api_server(
     return ApiServer(app, sock, on_stop=[followers.close_all])
 
 
-async def _supervise(sup: Supervisor, server: ApiServer, *, task_status: TaskStatus[None]) -> None:
+async def _supervise(sup: Supervisor, api: ApiListener, *, task_status: TaskStatus[None]) -> None:
     try:
         await sup.run(task_status=task_status)
     finally:
-        server.stop()  # every service is stopped (or we are cancelled): the API goes last
+        api.stop()  # every service is stopped (or we are cancelled): the API goes last
 
 
 async def _watch_signals(sup: Supervisor, tg: TaskGroup) -> None:
