@@ -30,13 +30,13 @@ def child_pids(state_dir: Path) -> dict[str, int]:
 
 async def test_sighup_reloads_the_file(tmp_path: Path) -> None:
     path, state = tmp_path / "supervisor.yaml", tmp_path / "state"
-    write_config(path, {"a": svc("COLOR", env={"COLOR": "red"}), "b": svc()})
+    write_config(path, {"a": svc("COLOR", env={"COLOR": "red"}), "b": svc()}, api={"listen": "127.0.0.1:0"})
     proc = await anyio.open_process([sys.executable, "-m", "orchestrator", "run", "-c", str(path)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         await wait_for(lambda: len(child_pids(state)) == 2, 15, "both children")
         before = child_pids(state)
-        write_config(path, {"a": svc("COLOR", env={"COLOR": "green"}), "b": svc()})
+        write_config(path, {"a": svc("COLOR", env={"COLOR": "green"}), "b": svc()}, api={"listen": "127.0.0.1:0"})
         proc.send_signal(signal.SIGHUP)
         await wait_for(lambda: child_pids(state).get("a") not in (None, before["a"]), 15, "a restarted")
         assert child_pids(state)["b"] == before["b"]
