@@ -14,6 +14,7 @@ import anyio
 
 from orchestrator import __version__
 from orchestrator.config import default_config_path, load_config
+from orchestrator.control import add_control_parsers
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.logconfig import configure_logging
 from orchestrator.service import add_service_parser
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", parents=[common], help="validate a config file")
     check.set_defaults(func=cmd_check)
     add_service_parser(sub, common, _load)
+    add_control_parsers(sub, common, _load)
     return parser
 
 
