@@ -17,6 +17,7 @@ from orchestrator.config import default_config_path, load_config
 from orchestrator.control import add_control_parsers
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.logconfig import configure_logging
+from orchestrator.reload_cli import add_reload_parser, check_diff
 from orchestrator.service import add_service_parser
 from orchestrator.spec import Config
 
@@ -44,6 +45,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_FAILED
     print(f"{config.path}: ok, {len(config.services)} service(s)")
+    if args.diff:
+        return check_diff(args, _load)
     for spec in config.services.values():
         deps = ", ".join(f"{d.name}:{d.condition.value}" for d in spec.depends_on) or "-"
         health = spec.health.url if spec.health else "-"
@@ -81,9 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check", parents=[common], help="validate a config file")
+    check.add_argument("--diff", action="store_true",
+                       help="also show what a reload would change in the running supervisor")
     check.set_defaults(func=cmd_check)
     add_service_parser(sub, common, _load)
     add_control_parsers(sub, common, _load)
+    add_reload_parser(sub, common, _load)
     return parser
 
 

@@ -67,7 +67,7 @@ class ServicePlan:
         return f"{self.name}: {self.action.value}" + (f" ({'; '.join(details)})" if details else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "action": self.action.value, "reasons": list(self.reasons)}
+        return {"name": self.name, "action": self.action.value, "reasons": list(self.reasons), "text": self.describe()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ class GlobalChange:
         return f"{self.key}: {how} ({self.detail})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "effect": self.effect.value, "detail": self.detail}
+        return {"key": self.key, "effect": self.effect.value, "detail": self.detail, "text": self.describe()}
 
 
 @dataclass(frozen=True, slots=True)

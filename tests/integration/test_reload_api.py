@@ -35,7 +35,8 @@ async def test_post_reload_needs_the_token_and_restarts_only_what_changed(tmp_pa
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["ok"] is True and body["trigger"] == "api" and body["plan"]["summary"] == "1 restart, 1 keep"
-        assert body["plan"]["services"][0] == {"name": "a", "action": "restart", "reasons": ["env changed: MODE"]}
+        assert body["plan"]["services"][0] == {"name": "a", "action": "restart", "reasons": ["env changed: MODE"],
+                                               "text": "a: restart (env changed: MODE)"}
         after = {s.name: s.pid for s in api.sup.statuses()}
         assert after["b"] == before["b"] and after["a"] != before["a"]
         assert body["outcomes"] == {"a": f"restarted (pid {before['a']} -> {after['a']})"}
@@ -100,8 +101,9 @@ async def test_listen_change_rebinds_after_answering_and_token_change_swaps_with
                 auth = {"Authorization": "Bearer tok-one"}
                 answer = await client.post(f"{first}/api/reload", headers=auth)
                 assert answer.status_code == 200, answer.text
-                assert answer.json()["plan"]["globals"] == [{
-                    "key": "api.listen", "effect": "rebind", "detail": f"127.0.0.1:0 -> 127.0.0.1:{port}"}]
+                [change] = answer.json()["plan"]["globals"]
+                assert (change["key"], change["effect"]) == ("api.listen", "rebind")
+                assert change["detail"] == f"127.0.0.1:0 -> 127.0.0.1:{port}"
                 await wait_for(lambda: len(urls) == 2, what="the new address")
                 second = urls[1]
                 assert second == f"http://127.0.0.1:{port}"

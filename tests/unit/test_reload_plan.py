@@ -183,4 +183,5 @@ def test_to_dict_is_json() -> None:
     p = plan(edited("command: [python, worker.py]", "command: [python, w.py]"))
     data = json.loads(json.dumps(p.to_dict()))
     assert data["summary"] == "1 restart, 2 keep"
-    assert {"name": "worker", "action": "restart", "reasons": ["command changed"]} in data["services"]
+    assert {"name": "worker", "action": "restart", "reasons": ["command changed"],
+            "text": "worker: restart (command changed)"} in data["services"]
