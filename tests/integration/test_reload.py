@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from orchestrator.config import load_config
+from orchestrator.reload import ServiceAction
 from orchestrator.supervisor import Supervisor
 from tests.support.helpers import child, free_port, read_file, wait_for
 
@@ -266,3 +267,19 @@ async def test_health_added_in_place_probes_the_running_child(tmp_path: Path) ->
         assert result.plan is not None and result.plan.service("web").describe() == "web: update (health added)"
         await wait_for(lambda: sup.status("web").health == "healthy", what="the new probe's verdict")
         assert pids(sup) == before
+
+
+async def test_a_service_that_cannot_start_makes_the_reload_fail_and_says_why(tmp_path: Path) -> None:
+    path = tmp_path / "supervisor.yaml"
+    write_config(path, {"a": svc()})
+    async with running(path) as sup:
+        before = pids(sup)
+        write_config(path, {"a": svc(), "broken": {"command": ["/nonexistent/program"]}})
+        result = await sup.reload()
+        assert not result.ok and result.plan is not None and result.plan.names(ServiceAction.ADD) == ("broken",)
+        assert len(result.failures) == 1 and result.failures[0].startswith("broken: ")
+        assert "/nonexistent/program" in result.failures[0]
+        assert result.outcomes["broken"].startswith("added, fatal: ")
+        event = sup.events.since(0)[-1]
+        assert event.kind == "reload_failed" and event.fields["errors"] == list(result.failures)
+        assert pids(sup)["a"] == before["a"] and sup.status("broken").state == "fatal"
