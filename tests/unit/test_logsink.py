@@ -463,3 +463,33 @@ async def test_enlarge_stream_pipe_of_an_anyio_process() -> None:
             assert enlarge_stream_pipe(proc.stdout) == 1 << 20
             await proc.wait()
     assert enlarge_stream_pipe(object()) is None
+
+
+async def test_pump_lets_other_tasks_run_while_its_source_always_has_data(tmp_path: Path) -> None:
+    # A pipe that always has output (a child writing as fast as it can) never makes the read suspend:
+    # the pump must still yield, or the API and every other service's pump would stop meanwhile.
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=0))
+    chunks = 1000
+    turns = 0
+
+    class AlwaysReady:
+        def __init__(self) -> None:
+            self.left = chunks
+
+        async def read(self, n: int) -> bytes:
+            self.left -= 1
+            return b"x\n" if self.left >= 0 else b""
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            await anyio.lowlevel.checkpoint()
+            turns += 1
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(other_task)
+            await pump(AlwaysReady(), sink)
+            tg.cancel_scope.cancel()
+    assert sink.path.read_bytes() == b"x\n" * chunks
+    assert turns >= chunks - 1  # the other task ran between (nearly) every two chunks

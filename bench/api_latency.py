@@ -1,0 +1,226 @@
+"""Control API latency with 100 services, one of them writing logs as fast as it can.
+
+`python -m orchestrator run` (a real process) supervises 99 `sleep` children and one `yes` (its stdout
+rotated at 10 MiB). Measured from a client in this process, on 127.0.0.1, 16 connections at once:
+- how long from launching the supervisor until every service is `running` (start check off:
+  start_period 0, as supervisord's startsecs=0), seen by polling the API, and inside the supervisor
+  (first spawn to last `running` event);
+- GET /api/health and GET /api/status: p50/p90/p99/max latency and requests/s, under the log load,
+  then /api/status again with the writer stopped (side by side, same run);
+- the supervisor's CPU over each phase, and the log bytes it wrote meanwhile.
+
+    .venv/bin/python bench/api_latency.py [--services 100] [--requests 3000] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import httpx
+import psutil
+from anyio.streams.buffered import BufferedByteReceiveStream
+from prometheus_client.parser import text_string_to_metric_families
+
+PHASE_CAP_S = 30.0  # no phase runs longer than this, whatever --requests says
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies_ms: list[float]
+    wall_s: float
+    cpu_s: float
+    errors: int
+    log_mb_s: float = 0.0
+    client_cpu_s: float = 0.0
+
+    def row(self) -> str:
+        lat = sorted(self.latencies_ms)
+        q = statistics.quantiles(lat, n=100, method="inclusive")
+        rps = len(lat) / self.wall_s
+        return (f"{self.name:<34} {len(lat):>6} {q[49]:>7.2f} {q[89]:>7.2f} {q[98]:>7.2f} {lat[-1]:>8.2f} "
+                f"{rps:>8.0f} {self.cpu_s:>7.2f} {self.client_cpu_s:>7.2f} {self.log_mb_s:>8.0f} {self.errors:>4}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(tmp: Path, services: int, port: int) -> Path:
+    sleep, yes = shutil.which("sleep"), shutil.which("yes")
+    if sleep is None or yes is None:
+        raise SystemExit("needs coreutils `sleep` and `yes` (POSIX)")
+    line = "x" * 99  # `yes` repeats it: 100-byte lines, as fast as the pipe takes them
+    lines = [f"api: {{listen: 127.0.0.1:{port}}}", "logs: {dir: ./logs, max_size: 10MB, backups: 2}",
+             "state_dir: ./state", "defaults: {start_period: 0s, stop: {timeout: 5s}}", "services:",
+             f"  chatty: {{command: ['{yes}', '{line}']}}"]
+    lines += [f"  sleeper{i:03d}: {{command: ['{sleep}', '3600']}}" for i in range(services - 1)]
+    cfg = tmp / "supervisor.yaml"
+    cfg.write_text("\n".join(lines) + "\n")
+    return cfg
+
+
+async def wait_all_running(client: httpx.AsyncClient, n: int, launched: float) -> tuple[float, dict[str, object]]:
+    with anyio.fail_after(60):
+        while True:
+            try:
+                body = (await client.get("/api/status")).json()
+            except httpx.TransportError:
+                await anyio.sleep(0.005)
+                continue
+            if sum(s["state"] == "running" for s in body["services"]) == n:
+                return time.perf_counter() - launched, body
+            await anyio.sleep(0.005)
+
+
+def internal_spread_s(events: list[dict[str, object]]) -> float:
+    starts = [float(e["at"]) for e in events if e.get("to_state") == "starting"]  # type: ignore[arg-type]
+    running = [float(e["at"]) for e in events if e.get("to_state") == "running"]  # type: ignore[arg-type]
+    return max(running) - min(starts)
+
+
+class RawClient:
+    """A bare HTTP/1.1 keep-alive GET over one connection: microseconds per request, so the figures are
+    the server's (httpx costs ~2 ms of this process's CPU per request and would measure itself)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.stream: BufferedByteReceiveStream | None = None
+        self.sock: anyio.abc.SocketStream | None = None
+
+    async def get(self, path: str) -> int:
+        if self.sock is None or self.stream is None:
+            self.sock = await anyio.connect_tcp("127.0.0.1", self.port)
+            self.stream = BufferedByteReceiveStream(self.sock)
+        await self.sock.send(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n\r\n".encode())
+        head = await self.stream.receive_until(b"\r\n\r\n", 65536)
+        status = int(head.split(b" ", 2)[1])
+        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        await self.stream.receive_exactly(length)
+        return status
+
+    async def aclose(self) -> None:
+        if self.sock is not None:
+            await self.sock.aclose()
+
+
+async def load(port: int, path: str, requests: int, concurrency: int, sup: psutil.Process, name: str) -> Phase:
+    latencies: list[float] = []
+    errors = 0
+    remaining = requests
+    deadline = time.perf_counter() + PHASE_CAP_S
+
+    async def worker(client: RawClient) -> None:
+        nonlocal remaining, errors
+        while remaining > 0 and time.perf_counter() < deadline:
+            remaining -= 1
+            t = time.perf_counter()
+            status = await client.get(path)
+            latencies.append((time.perf_counter() - t) * 1000)
+            errors += status != 200
+
+    clients = [RawClient(port) for _ in range(concurrency)]
+    for client in clients:  # warm-up: connections open, caches filled
+        for _ in range(5):
+            await client.get(path)
+    me = psutil.Process()
+    cpu0, me0, t0 = sum(sup.cpu_times()[:2]), sum(me.cpu_times()[:2]), time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for client in clients:
+            tg.start_soon(worker, client)
+    wall = time.perf_counter() - t0
+    for client in clients:
+        await client.aclose()
+    return Phase(name, latencies, wall, sum(sup.cpu_times()[:2]) - cpu0, errors,
+                 client_cpu_s=sum(me.cpu_times()[:2]) - me0)
+
+
+async def bench(args: argparse.Namespace, tmp: Path) -> None:
+    port = free_port()
+    cfg = write_config(tmp, args.services, port)
+    out = open(tmp / "supervisor.out", "wb")  # noqa: SIM115 - handed to the child
+    launched = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "-c", str(cfg)], stdout=out,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    out.close()
+    sup = psutil.Process(proc.pid)
+    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, trust_env=False,
+                                     timeout=30) as client:
+            all_running_s, _ = await wait_all_running(client, args.services, launched)
+            events = (await client.get("/api/events")).json()["events"]
+            print(f"all {args.services} running {all_running_s:.3f} s after launching the supervisor "
+                  f"(first spawn to last running: {internal_spread_s(events):.3f} s)")
+            await anyio.sleep(1.0)  # let the log writer reach its pace
+            token = (tmp / "state" / "api-token").read_text().strip()
+            phases = await run_phases(client, args, sup, token, port)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    report(phases, args)
+
+
+async def run_phases(client: httpx.AsyncClient, args: argparse.Namespace, sup: psutil.Process,
+                     token: str, port: int) -> list[Phase]:
+    phases = []
+    for path in ("/api/health", "/api/status"):
+        before = await chatty_bytes(client)
+        phase = await load(port, path, args.requests, args.concurrency, sup, f"GET {path} (log load)")
+        phase.log_mb_s = (await chatty_bytes(client) - before) / phase.wall_s / 1e6
+        phases.append(phase)
+    r = await client.post("/api/system/chatty/stop", headers={"Authorization": f"Bearer {token}"})
+    if r.json().get("state") != "stopped":
+        raise SystemExit(f"could not stop the log writer: {r.text}")
+    phases.append(await load(port, "/api/status", args.requests, args.concurrency, sup, "GET /api/status (quiet)"))
+    return phases
+
+
+async def chatty_bytes(client: httpx.AsyncClient) -> float:
+    text = (await client.get("/api/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "orchestrator_log_bytes_total" and sample.labels == {"service": "chatty",
+                                                                                   "stream": "stdout"}:
+                return sample.value
+    return 0.0
+
+
+def report(phases: list[Phase], args: argparse.Namespace) -> None:
+    print(f"\n{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"{args.services} services, {args.concurrency} connections")
+    print(f"{'phase':<34} {'n':>6} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>8} {'req/s':>8} "
+          f"{'sup cpu':>7} {'cli cpu':>7} {'log MB/s':>8} {'err':>4}")
+    for phase in phases:
+        print(phase.row())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=100)
+    parser.add_argument("--requests", type=int, default=10000, help="per phase (each capped at 30 s)")
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="api-latency-") as tmp:
+        anyio.run(bench, args, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
