@@ -58,6 +58,7 @@ async def test_scrape_reports_services_logs_checks_probes_and_requests(tmp_path:
     cfg = dataclasses.replace(config(tmp_path, web, crash, idle), checks=checks, status_every_s=0.05)
     async with serving(cfg) as api:
         await wait_for(lambda: api.sup.status("web").health == "healthy", what="web healthy")
+        await wait_for(lambda: api.sup.status("web").state == "running", what="web running")
         await wait_for(lambda: api.sup.status("crash").state == "fatal", what="crash fatal")
         await wait_for(lambda: api.sup.system_status()["memory"]["value"] is not None, what="memory read")
         await wait_for(lambda: api.sup.system_status()["disk"][0]["value"] is not None, what="disk read")
