@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
@@ -27,7 +26,7 @@ import structlog
 from anyio.abc import TaskGroup
 
 from orchestrator.comfy_busy import BusyAllowance
-from orchestrator.comfy_client import ComfyClient, ComfyDevice, ComfyError, ComfySample, QueueCounts, attempt
+from orchestrator.comfy_client import ComfyClient, ComfySample, QueueCounts
 from orchestrator.comfy_drain import DRAIN_POLL_S, wait_for_empty_queue
 from orchestrator.health import ProbeResult
 from orchestrator.machine import ProcessState
@@ -147,22 +146,8 @@ class ComfyUI:
 
     async def refresh(self, spec: ComfySpec) -> ComfySample:
         """Fetch /system_stats and /queue at once; what fails keeps its last known value."""
-        client = self.client(spec)
-        stats: tuple[Mapping[str, Any], tuple[ComfyDevice, ...]] | ComfyError = ComfyError("error", "not fetched")
-        queue: QueueCounts | ComfyError = ComfyError("error", "not fetched")
-
-        async def get_stats() -> None:
-            nonlocal stats
-            stats = await attempt(client.system_stats)
-
-        async def get_queue() -> None:
-            nonlocal queue
-            queue = await attempt(client.queue)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(get_stats)
-            tg.start_soon(get_queue)
-        self.sample = self.sample.updated(stats, queue, anyio.current_time(), time.time())
+        snap = await self.client(spec).snapshot()
+        self.sample = self.sample.updated(snap.stats, snap.queue, anyio.current_time(), time.time())
         return self.sample
 
     def note_queue(self, queue: QueueCounts) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
+import anyio
 import httpx
 
 from orchestrator.errors import OrchestratorError
@@ -22,6 +23,7 @@ __all__ = [
     "ComfyDevice",
     "ComfyError",
     "ComfySample",
+    "ComfySnapshot",
     "FailureKind",
     "QueueCounts",
     "attempt",
@@ -134,6 +136,16 @@ class ComfySample:
         }
 
 
+@dataclass(slots=True)
+class ComfySnapshot:
+    """One round of fetches; a part that failed holds the ComfyError that took its place."""
+
+    stats: tuple[Mapping[str, Any], tuple[ComfyDevice, ...]] | ComfyError = field(
+        default_factory=lambda: ComfyError("error", "not fetched"))
+    queue: QueueCounts | ComfyError = field(default_factory=lambda: ComfyError("error", "not fetched"))
+    models: list[str] | ComfyError = field(default_factory=lambda: ComfyError("error", "not fetched"))
+
+
 class ComfyClient:
     """GETs against ComfyUI's API over the shared AsyncClient; every failure is a ComfyError."""
 
@@ -164,6 +176,26 @@ class ComfyClient:
         if not isinstance(body, list):
             raise ComfyError("error", "unexpected /models answer: not a list")
         return [str(m) for m in body]
+
+    async def snapshot(self, *, with_models: bool = False) -> ComfySnapshot:
+        """/system_stats, /queue (and /models) side by side; each part an answer or its ComfyError."""
+        snap = ComfySnapshot()
+
+        async def get_stats() -> None:
+            snap.stats = await attempt(self.system_stats)
+
+        async def get_queue() -> None:
+            snap.queue = await attempt(self.queue)
+
+        async def get_models() -> None:
+            snap.models = await attempt(self.models)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(get_stats)
+            tg.start_soon(get_queue)
+            if with_models:
+                tg.start_soon(get_models)
+        return snap
 
     async def _get_json(self, path: str) -> Any:
         try:

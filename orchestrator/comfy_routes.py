@@ -7,7 +7,7 @@ token on every POST, Host/Origin rules, request metrics, one-line errors).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from orchestrator.comfy import ComfyUI
-from orchestrator.comfy_client import ComfyDevice, ComfyError, ComfySample, QueueCounts, attempt
+from orchestrator.comfy_client import ComfyError, ComfySample
 from orchestrator.comfy_proxy import forward
 from orchestrator.spec import ComfySpec
 from orchestrator.status import DRAINING, ServiceStatus
@@ -74,27 +74,9 @@ class _ComfyRoutes:
 async def _ask(comfy: ComfyUI, spec: ComfySpec) -> tuple[ComfySample, list[str] | None]:
     """/system_stats, /queue and /models side by side. Not stored: the metrics keep to the health loop."""
     client = comfy.client(spec, min(spec.proxy_timeout_s, STATUS_TIMEOUT_S))
-    stats: tuple[Mapping[str, Any], tuple[ComfyDevice, ...]] | ComfyError = ComfyError("error", "not fetched")
-    queue: QueueCounts | ComfyError = ComfyError("error", "not fetched")
-    models: list[str] | ComfyError = ComfyError("error", "not fetched")
-
-    async def get_stats() -> None:
-        nonlocal stats
-        stats = await attempt(client.system_stats)
-
-    async def get_queue() -> None:
-        nonlocal queue
-        queue = await attempt(client.queue)
-
-    async def get_models() -> None:
-        nonlocal models
-        models = await attempt(client.models)
-
-    async with anyio.create_task_group() as tg:
-        for fetch in (get_stats, get_queue, get_models):
-            tg.start_soon(fetch)
-    sample = ComfySample().updated(stats, queue, anyio.current_time(), time.time())
-    return sample, None if isinstance(models, ComfyError) else models
+    snap = await client.snapshot(with_models=True)
+    sample = ComfySample().updated(snap.stats, snap.queue, anyio.current_time(), time.time())
+    return sample, None if isinstance(snap.models, ComfyError) else snap.models
 
 
 def _report(st: ServiceStatus, spec: ComfySpec, sample: ComfySample, models: list[str] | None,

@@ -20,7 +20,7 @@ import psutil
 from orchestrator.errors import SpawnError
 from orchestrator.logpump import enlarge_pipe
 from orchestrator.platform import Child, LeftoverRecord
-from orchestrator.statefile import RUN_MARKER
+from orchestrator.platform.common import marked_processes
 
 if sys.platform == "win32":  # for mypy --platform win32 too: nothing below exists there
     raise ImportError("orchestrator.platform.posix is not for Windows")
@@ -192,7 +192,7 @@ class PosixPlatform:
                     if proc.create_time() >= float(born) - 0.01:
                         victims[proc.pid] = (str(rec.get("service")), proc)
         if run_id is not None:
-            for proc in _marked_processes(run_id):
+            for proc in marked_processes(run_id):
                 victims.setdefault(proc.pid, ("(inherited marker)", proc))
         killed = []
         for service, proc in victims.values():
@@ -202,15 +202,6 @@ class PosixPlatform:
         return killed
 
 
-def _marked_processes(run_id: str) -> list[psutil.Process]:
-    """Processes whose environment carries that run's marker (only ours can be read, which is enough)."""
-    found = []
-    me = os.getpid()
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, OSError):
-            if proc.pid != me and proc.environ().get(RUN_MARKER) == run_id:
-                found.append(proc)
-    return found
 
 
 def _remember(child: Child) -> None:

@@ -47,8 +47,8 @@ import structlog
 from orchestrator.errors import SpawnError
 from orchestrator.logsink import ByteSource
 from orchestrator.platform import Child, LeftoverRecord, winjob
+from orchestrator.platform.common import marked_processes
 from orchestrator.platform.wincommand import BatchArgumentError, batch_command_line, is_batch, resolve_program
-from orchestrator.statefile import RUN_MARKER
 
 __all__ = ["WindowsChild", "WindowsPlatform"]
 
@@ -177,7 +177,7 @@ class WindowsPlatform:
                 if abs(proc.create_time() - float(born)) < 0.01:
                     victims[pid] = (str(rec.get("service")), proc)
         if run_id is not None:
-            for proc in _marked_processes(run_id):
+            for proc in marked_processes(run_id):
                 victims.setdefault(proc.pid, ("(inherited marker)", proc))
         killed: list[str] = []
         for service, proc in victims.values():
@@ -230,15 +230,6 @@ async def _discard(proc: asyncio.subprocess.Process, job: winjob.JobObject) -> N
     job.close()
 
 
-def _marked_processes(run_id: str) -> list[psutil.Process]:
-    """Processes whose environment carries that run's marker (psutil reads it for our own user's)."""
-    found = []
-    me = os.getpid()
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, OSError):
-            if proc.pid != me and proc.environ().get(RUN_MARKER) == run_id:
-                found.append(proc)
-    return found
 
 
 def _kill_with_descendants(proc: psutil.Process) -> None:
