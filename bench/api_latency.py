@@ -9,7 +9,8 @@ rotated at 10 MiB). Measured from a client in this process, on 127.0.0.1, 16 con
   then /api/status again with the writer stopped (side by side, same run);
 - the supervisor's CPU over each phase, and the log bytes it wrote meanwhile.
 
-    .venv/bin/python bench/api_latency.py [--services 100] [--requests 3000] [--concurrency 16]
+    .venv/bin/python bench/api_latency.py [--services 100] [--requests 10000] [--concurrency 16]
+                                          [--supervisord PATH]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xmlrpc.client
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,6 +205,35 @@ async def chatty_bytes(client: httpx.AsyncClient) -> float:
     return 0.0
 
 
+def supervisord_start_s(exe: str, services: int, tmp: Path) -> float:
+    """Launch to every program RUNNING, for supervisord with the same children (startsecs=0), polled
+    over its XML-RPC interface the way our API is polled."""
+    port, sleep = free_port(), shutil.which("sleep")
+    conf = [f"[supervisord]\nnodaemon=true\nlogfile={tmp}/sd.log\npidfile={tmp}/sd.pid\nchildlogdir={tmp}\n",
+            f"[inet_http_server]\nport=127.0.0.1:{port}\n",
+            "[rpcinterface:supervisor]\n"
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"]
+    conf += [f"[program:s{i:03d}]\ncommand={sleep} 3600\nstartsecs=0\n" for i in range(services)]
+    (tmp / "sd.conf").write_text("\n".join(conf))
+    launched = time.perf_counter()
+    proc = subprocess.Popen([exe, "-c", str(tmp / "sd.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        rpc = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/RPC2")
+        while time.perf_counter() - launched < 60:
+            try:
+                infos = rpc.supervisor.getAllProcessInfo()
+                if len(infos) == services and all(i["statename"] == "RUNNING" for i in infos):
+                    return time.perf_counter() - launched
+            except (OSError, xmlrpc.client.Fault):
+                pass
+            time.sleep(0.005)
+        raise SystemExit("supervisord did not start everything within 60 s")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
 def report(phases: list[Phase], args: argparse.Namespace) -> None:
     print(f"\n{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
           f"{args.services} services, {args.concurrency} connections")
@@ -217,9 +248,14 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=100)
     parser.add_argument("--requests", type=int, default=10000, help="per phase (each capped at 30 s)")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--supervisord", help="a supervisord executable: its start of the same children, beside ours")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="api-latency-") as tmp:
         anyio.run(bench, args, Path(tmp))
+    if args.supervisord:
+        with tempfile.TemporaryDirectory(prefix="supervisord-") as tmp:
+            start = supervisord_start_s(args.supervisord, args.services, Path(tmp))
+            print(f"supervisord: all {args.services} RUNNING {start:.3f} s after launching it (startsecs=0)")
 
 
 if __name__ == "__main__":
