@@ -30,6 +30,8 @@ bench: $(STAMP)
 	$(PY) bench/log_throughput.py
 	$(PY) bench/restart_latency.py
 	$(PY) bench/health_cost.py
+	$(PY) bench/api_latency.py
+	$(PY) bench/idle.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
