@@ -69,13 +69,20 @@ def _create_token_file(path: Path) -> str:
         # Owner-only from the first byte (no chmod window). On Windows the mode only sets read-only or
         # not; the file then inherits the state directory's ACL, which is the owner's by default.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # empty, or another start won the race
-        token = path.read_text(encoding="utf-8").strip()
-        if not token:
-            raise ApiSetupError(f"the API token file {path} is empty: delete it to get a new token") from None
-        return token
+    except FileExistsError:  # empty or unreadable (read_token said None), or another start won the race
+        return _existing_token(path)
     except OSError as exc:
         raise ApiSetupError(f"cannot create the API token file {path}: {exc.strerror or exc}") from exc
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(token + "\n")
+    return token
+
+
+def _existing_token(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ApiSetupError(f"cannot read the API token file {path}: {exc.strerror or exc}") from exc
+    if not token:
+        raise ApiSetupError(f"the API token file {path} is empty: delete it to get a new token")
     return token

@@ -111,6 +111,10 @@ def test_token_file_is_created_once_owner_only_and_read_back_by_clients(tmp_path
     token_path(tmp_path).write_text("")
     with pytest.raises(ApiSetupError, match="empty"):
         ensure_token(api, tmp_path)
+    token_path(tmp_path).unlink()
+    token_path(tmp_path).mkdir()  # unreadable as a file: a clear error, not a traceback
+    with pytest.raises(ApiSetupError, match="cannot read the API token file"):
+        ensure_token(api, tmp_path)
 
 
 def test_public_address_without_a_configured_token_is_refused(tmp_path: Path) -> None:
