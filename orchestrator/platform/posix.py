@@ -117,12 +117,39 @@ def _check_spawnable(argv: Sequence[str], cwd: str | None, env: Mapping[str, str
         raise SpawnError(exe, f"executable not found on PATH: {exe}")
 
 
+def _find_setpriv() -> str | None:
+    """util-linux's setpriv, if it knows --pdeathsig (2.33 and later)."""
+    path = shutil.which("setpriv")
+    if path is None:
+        return None
+    try:
+        usage = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return path if "--pdeathsig" in usage else None
+
+
 class PosixPlatform:
     name = "posix"
 
     def __init__(self) -> None:
         self._prctl = _load_prctl()
         self._reset = [getattr(signal, n) for n in _RESET_SIGNALS if hasattr(signal, n)]
+        self._setpriv = _find_setpriv() if self._prctl is not None else None
+
+    def _launch(self, argv: Sequence[str]) -> tuple[list[str], Callable[[], None] | None]:
+        """The argv to exec and the preexec hook, choosing the fast way when it is as good.
+
+        A `preexec_fn` forces fork() instead of vfork(): 3-4 ms a spawn for a parent of our size. When
+        no signal that the child must see at its default is ignored here, util-linux's `setpriv
+        --pdeathsig` sets the parent-death signal and execs the command, and the spawn stays a vfork
+        (about 1 ms). Otherwise (we were started with SIGINT ignored, or there is no setpriv) the
+        child resets it all itself between fork and exec.
+        """
+        ignored = any(signal.getsignal(sig) is signal.SIG_IGN for sig in self._reset if sig != signal.SIGPIPE)
+        if self._setpriv is not None and not ignored:
+            return [self._setpriv, "--pdeathsig", "KILL", "--", *argv], None
+        return list(argv), self._preexec
 
     def _preexec(self) -> None:
         # Runs in the child between fork and exec: die with the supervisor, and start with default
@@ -135,18 +162,19 @@ class PosixPlatform:
 
     async def spawn(self, argv: Sequence[str], *, cwd: str | None, env: Mapping[str, str]) -> PosixChild:
         _check_spawnable(argv, cwd, env)
+        launch, preexec = self._launch(argv)
         out_r, out_w = _pipe()
         err_r, err_w = _pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv,
+                *launch,
                 stdin=subprocess.DEVNULL,
                 stdout=out_w,
                 stderr=err_w,
                 cwd=cwd,
                 env=dict(env),
                 start_new_session=True,  # own group: a console Ctrl+C reaches us alone
-                preexec_fn=self._preexec,
+                preexec_fn=preexec,  # SIGPIPE is restored by subprocess itself (restore_signals)
             )
         except OSError as exc:
             for fd in (out_r, err_r):

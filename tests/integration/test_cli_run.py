@@ -111,3 +111,13 @@ def test_kill_9_then_new_start_leaves_no_process_of_the_old_run(tmp_path: Path) 
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=20)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_direct_children_die_with_a_hard_killed_supervisor(tmp_path: Path) -> None:
+    proc = start_supervisor(write_config(tmp_path, sleeper("a") + sleeper("b")))
+    kids = wait_children(proc, [tmp_path / "logs" / f"{n}-stdout.log" for n in "ab"])
+    proc.kill()
+    proc.wait()
+    gone, alive = psutil.wait_procs(kids, timeout=5)
+    assert alive == [], [p.pid for p in alive]
