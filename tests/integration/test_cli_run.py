@@ -119,5 +119,5 @@ def test_direct_children_die_with_a_hard_killed_supervisor(tmp_path: Path) -> No
     kids = wait_children(proc, [tmp_path / "logs" / f"{n}-stdout.log" for n in "ab"])
     proc.kill()
     proc.wait()
-    gone, alive = psutil.wait_procs(kids, timeout=5)
+    _gone, alive = psutil.wait_procs(kids, timeout=5)
     assert alive == [], [p.pid for p in alive]
