@@ -84,6 +84,7 @@ class Reloader:
         self.on_applied: list[AppliedCallback] = []
         self.before_stop: list[BeforeStopHook] = []
         self._seen: FileSignature | None = file_signature(supervisor.config.path)
+        self._applied = anyio.Event()  # set (and replaced) at each applied reload: watch may turn on
 
     # -- triggers ------------------------------------------------------------------------------------
     async def reload_from_disk(self, *, trigger: str = "signal", dry_run: bool = False) -> ReloadResult:
@@ -119,8 +120,11 @@ class Reloader:
         """With `reload.watch`, apply the file once it has changed and then stayed unchanged `settle`."""
         while True:
             settings = self._sup.config.reload
+            if not settings.watch:  # sleep until a reload turns watching on: an idle supervisor stays idle
+                await self._applied.wait()
+                continue
             await anyio.sleep(settings.poll_s)
-            if not settings.watch or file_signature(self._sup.config.path) == self._seen:
+            if file_signature(self._sup.config.path) == self._seen:
                 continue
             if await self._settled(self._sup.config.path):
                 await self.reload_from_disk(trigger="watch")
@@ -192,6 +196,8 @@ class Reloader:
         return result
 
     def _notify_applied(self, old: Config, new: Config, plan: ReloadPlan) -> None:
+        self._applied.set()
+        self._applied = anyio.Event()
         for callback in self.on_applied:
             try:
                 callback(old, new, plan)
