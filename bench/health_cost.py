@@ -21,9 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import anyio
 import httpx
 
-from orchestrator.probe import probe_once
-from orchestrator.resources import sample_trees
-from orchestrator.spec import HealthSpec
+from orchestrator.config.spec import HealthSpec
+from orchestrator.core.resources import sample_trees
+from orchestrator.health.probe import probe_once
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(3600)"]
 

@@ -32,10 +32,10 @@ from typing import BinaryIO
 
 import anyio
 
-from orchestrator.logsink import LogSink, ReceiveStreamSource, pump
+from orchestrator.config.spec import LogSpec
+from orchestrator.logs.sink import LogSink, ReceiveStreamSource, pump
 from orchestrator.platform import Platform
 from orchestrator.platform import current as current_platform
-from orchestrator.spec import LogSpec
 
 __all__ = ["main"]
 
@@ -209,8 +209,8 @@ class Skip(Exception):
 
 def run_supervised(jobs: list[Job]) -> float:
     """(c): the children as services of the real supervisor (`orchestrator run -c FILE`)."""
-    if importlib.util.find_spec("orchestrator.cli") is None:
-        raise Skip("orchestrator.cli is not importable yet")
+    if importlib.util.find_spec("orchestrator.cli.main") is None:
+        raise Skip("orchestrator.cli.main is not importable yet")
     work = jobs[0].work
     config = work / "bench.yaml"
     config.write_text(_supervisor_yaml(jobs))

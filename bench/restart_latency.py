@@ -19,8 +19,8 @@ from pathlib import Path
 
 import anyio
 
-from orchestrator.spec import Config, LogSpec, RestartPolicy, RestartSpec, ServiceSpec, StopSpec
-from orchestrator.supervisor import Supervisor
+from orchestrator.config.spec import Config, LogSpec, RestartPolicy, RestartSpec, ServiceSpec, StopSpec
+from orchestrator.core.supervisor import Supervisor
 
 CHILD = "import time; print(time.time(), flush=True)"
 

@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 
 raise SystemExit(main())

@@ -16,19 +16,19 @@ from anyio.abc import TaskGroup, TaskStatus
 from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute
 
-from orchestrator.api import create_app
-from orchestrator.apilistener import ApiListener
-from orchestrator.apitoken import ensure_token
-from orchestrator.auth import AccessPolicy
-from orchestrator.comfy_metrics import ComfyCollector
-from orchestrator.comfy_routes import comfy_routes
-from orchestrator.logfollow import Followers
-from orchestrator.metrics import build_registry
+from orchestrator.api.app import create_app
+from orchestrator.api.auth import AccessPolicy
+from orchestrator.api.listener import ApiListener
+from orchestrator.api.metrics import build_registry
+from orchestrator.api.server import ApiServer, bind_socket
+from orchestrator.api.token import ensure_token
+from orchestrator.comfy.metrics import ComfyCollector
+from orchestrator.comfy.routes import comfy_routes
+from orchestrator.config.spec import Config
+from orchestrator.core.supervisor import Supervisor
+from orchestrator.logs.follow import Followers
 from orchestrator.platform.signals import SignalKind, shutdown_signals
-from orchestrator.reload_routes import reload_routes
-from orchestrator.server import ApiServer, bind_socket
-from orchestrator.spec import Config
-from orchestrator.supervisor import Supervisor
+from orchestrator.reload.routes import reload_routes
 
 __all__ = ["build_api_server", "open_api_socket", "run"]
 

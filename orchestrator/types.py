@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.events import EventLog
-from orchestrator.status import ServiceStatus
+from orchestrator.core.events import EventLog
+from orchestrator.core.status import ServiceStatus
 
 __all__ = ["LogListener", "LogSource", "ServiceView", "SupervisorAPI", "UsageSampler"]
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from orchestrator.logsink import ByteSource
+from orchestrator.logs.sink import ByteSource
 
 __all__ = ["Child", "LeftoverRecord", "Platform", "current", "is_windows"]
 

@@ -7,7 +7,7 @@ import os
 
 import psutil
 
-from orchestrator.statefile import RUN_MARKER
+from orchestrator.core.statefile import RUN_MARKER
 
 __all__ = ["marked_processes"]
 

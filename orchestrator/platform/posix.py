@@ -18,7 +18,7 @@ import anyio
 import psutil
 
 from orchestrator.errors import SpawnError
-from orchestrator.logpump import enlarge_pipe
+from orchestrator.logs.pump import enlarge_pipe
 from orchestrator.platform import Child, LeftoverRecord
 from orchestrator.platform.common import marked_processes
 

@@ -45,7 +45,7 @@ import psutil
 import structlog
 
 from orchestrator.errors import SpawnError
-from orchestrator.logsink import ByteSource
+from orchestrator.logs.sink import ByteSource
 from orchestrator.platform import Child, LeftoverRecord, winjob
 from orchestrator.platform.common import marked_processes
 from orchestrator.platform.wincommand import BatchArgumentError, batch_command_line, is_batch, resolve_program

@@ -13,12 +13,12 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from orchestrator.api import create_app
-from orchestrator.apitoken import ApiSetupError, ensure_token, read_token, token_path
-from orchestrator.auth import AccessPolicy
-from orchestrator.server import ApiServer, bind_socket
-from orchestrator.spec import ApiSpec
-from orchestrator.supervisor import Supervisor
+from orchestrator.api.app import create_app
+from orchestrator.api.auth import AccessPolicy
+from orchestrator.api.server import ApiServer, bind_socket
+from orchestrator.api.token import ApiSetupError, ensure_token, read_token, token_path
+from orchestrator.config.spec import ApiSpec
+from orchestrator.core.supervisor import Supervisor
 from tests.support.api import serving, with_api
 from tests.support.helpers import child, config, service, wait_for
 

@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from orchestrator.apitoken import token_path
+from orchestrator.api.token import token_path
 from tests.support.helpers import CHILDREN, free_port, read_file
 
 PY = sys.executable

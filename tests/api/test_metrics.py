@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from orchestrator.spec import ChecksSpec, DiskCheckSpec, HealthSpec, MemoryCheckSpec
+from orchestrator.config.spec import ChecksSpec, DiskCheckSpec, HealthSpec, MemoryCheckSpec
 from tests.support.api import serving
 from tests.support.helpers import child, config, free_port, service, wait_for
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from orchestrator import __version__
-from orchestrator.spec import ChecksSpec, DiskCheckSpec, MemoryCheckSpec
+from orchestrator.config.spec import ChecksSpec, DiskCheckSpec, MemoryCheckSpec
 from tests.support.api import serving
 from tests.support.helpers import child, config, service, wait_for
 

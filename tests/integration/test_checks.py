@@ -12,10 +12,10 @@ import anyio
 import psutil
 import pytest
 
-from orchestrator.checks import CheckState, SystemChecks
-from orchestrator.events import EventLog
-from orchestrator.metrics import build_registry
-from orchestrator.spec import ChecksSpec, DiskCheckSpec, MemoryCheckSpec
+from orchestrator.api.metrics import build_registry
+from orchestrator.config.spec import ChecksSpec, DiskCheckSpec, MemoryCheckSpec
+from orchestrator.core.events import EventLog
+from orchestrator.health.checks import CheckState, SystemChecks
 from tests.support.helpers import config, supervising, wait_for
 
 pytestmark = pytest.mark.anyio

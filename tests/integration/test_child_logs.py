@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestrator.supervisor import Supervisor
+from orchestrator.core.supervisor import Supervisor
 from tests.support.helpers import child, config, service, wait_for
 
 pytestmark = pytest.mark.anyio

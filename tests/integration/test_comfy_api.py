@@ -20,7 +20,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from orchestrator.comfy_client import QueueCounts
+from orchestrator.comfy.client import QueueCounts
 from tests.support.api import Served, serving
 from tests.support.comfy import comfy_service, control, free_port, raw_request, recorded_requests
 from tests.support.helpers import config, wait_for

@@ -10,10 +10,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestrator.comfy import MANAGER_RESTART, ComfyUI
-from orchestrator.comfy_client import QueueCounts
-from orchestrator.probe import ServiceProbe
-from orchestrator.supervisor import Supervisor
+from orchestrator.comfy.client import QueueCounts
+from orchestrator.comfy.model import MANAGER_RESTART, ComfyUI
+from orchestrator.core.supervisor import Supervisor
+from orchestrator.health.probe import ServiceProbe
 from tests.support.comfy import comfy_service, control, free_port, get, supervising
 from tests.support.helpers import config, wait_for
 

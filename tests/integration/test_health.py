@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.health import ProbeResult
-from orchestrator.spec import Dependency, DependencyCondition, HealthAction, HealthSpec
-from orchestrator.supervisor import Supervisor
+from orchestrator.config.spec import Dependency, DependencyCondition, HealthAction, HealthSpec
+from orchestrator.core.supervisor import Supervisor
+from orchestrator.health.verdict import ProbeResult
 from tests.support.helpers import child, config, free_port, read_file, service, supervising, wait_for
 
 pytestmark = pytest.mark.anyio

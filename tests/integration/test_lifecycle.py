@@ -13,8 +13,8 @@ import anyio
 import psutil
 import pytest
 
-from orchestrator.spec import Config, Dependency
-from orchestrator.supervisor import Supervisor
+from orchestrator.config.spec import Config, Dependency
+from orchestrator.core.supervisor import Supervisor
 from tests.support.helpers import POSIX_ONLY, child, config, read_file, service, wait_for
 
 pytestmark = pytest.mark.anyio

@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestrator.ports import PortHolder, port_conflict, port_holders
+from orchestrator.core.ports import PortHolder, port_conflict, port_holders
 from tests.support.helpers import child, config, free_port, read_file, service, supervising, wait_for
 
 pytestmark = pytest.mark.anyio

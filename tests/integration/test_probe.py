@@ -10,8 +10,8 @@ import anyio
 import httpx
 import pytest
 
-from orchestrator.probe import describe_http_error, probe_once
-from orchestrator.spec import HealthSpec
+from orchestrator.config.spec import HealthSpec
+from orchestrator.health.probe import describe_http_error, probe_once
 from tests.support.helpers import child, free_port, read_file, wait_for
 
 pytestmark = pytest.mark.anyio

@@ -13,9 +13,9 @@ import psutil
 import pytest
 import yaml
 
-from orchestrator.config import load_config
-from orchestrator.reload import ServiceAction
-from orchestrator.supervisor import Supervisor
+from orchestrator.config.loader import load_config
+from orchestrator.core.supervisor import Supervisor
+from orchestrator.reload.plan import ServiceAction
 from tests.support.helpers import child, free_port, read_file, wait_for
 
 pytestmark = pytest.mark.anyio

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from orchestrator.app import run
-from orchestrator.config import load_config
-from orchestrator.supervisor import Supervisor
+from orchestrator.config.loader import load_config
+from orchestrator.core.supervisor import Supervisor
 from tests.integration.test_reload import svc, write_config
 from tests.support.api import serving
 from tests.support.helpers import free_port, wait_for

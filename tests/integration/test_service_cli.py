@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import nssm
-from orchestrator.cli import main
+from orchestrator.cli.main import main
+from orchestrator.service import nssm
 
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="stand-in scripts use a #! line")
 

@@ -12,12 +12,12 @@ import httpx
 from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute
 
-from orchestrator.apitoken import read_token
+from orchestrator.api.server import ApiServer
+from orchestrator.api.token import read_token
 from orchestrator.app import build_api_server, open_api_socket
-from orchestrator.logfollow import Followers
-from orchestrator.server import ApiServer
-from orchestrator.spec import ApiSpec, Config
-from orchestrator.supervisor import Supervisor
+from orchestrator.config.spec import ApiSpec, Config
+from orchestrator.core.supervisor import Supervisor
+from orchestrator.logs.follow import Followers
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import httpx
 
-from orchestrator.spec import ComfySpec, HealthSpec, ServiceSpec
+from orchestrator.config.spec import ComfySpec, HealthSpec, ServiceSpec
 from tests.support.helpers import child, free_port, service, supervising
 
 __all__ = ["comfy_service", "control", "free_port", "get", "raw_request", "recorded_requests",

@@ -13,8 +13,8 @@ from typing import Any
 import anyio
 import pytest
 
-from orchestrator.spec import Config, LogSpec, RestartPolicy, RestartSpec, ServiceSpec, StopSpec
-from orchestrator.supervisor import Supervisor
+from orchestrator.config.spec import Config, LogSpec, RestartPolicy, RestartSpec, ServiceSpec, StopSpec
+from orchestrator.core.supervisor import Supervisor
 
 CHILDREN = Path(__file__).resolve().parent.parent / "children"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.comfy_busy import BusyAllowance
+from orchestrator.comfy.busy import BusyAllowance
 
 
 @pytest.mark.parametrize(

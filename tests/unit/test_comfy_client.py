@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from orchestrator.comfy_client import ComfyDevice, ComfyError, ComfySample, QueueCounts, describe_http_error
+from orchestrator.comfy.client import ComfyDevice, ComfyError, ComfySample, QueueCounts, describe_http_error
 
 GPU = ComfyDevice("cuda:0 RTX", "cuda", 0, 24, 20, 0, 0)
 SYSTEM = {"os": "nt", "ram_free": 1000, "comfyui_version": "0.3.64"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.comfy_proxy import (
+from orchestrator.comfy.proxy import (
     BadProxyPath,
     endpoint_label,
     forwarded_request_headers,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import default_config_path, load_config, parse_config
+from orchestrator.config.loader import default_config_path, load_config, parse_config
+from orchestrator.config.spec import DependencyCondition, HealthAction, RestartPolicy
 from orchestrator.errors import ConfigError, ConfigIssue
-from orchestrator.spec import DependencyCondition, HealthAction, RestartPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 

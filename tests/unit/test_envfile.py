@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.envfile import parse_env_text, read_env_file
+from orchestrator.config.envfile import parse_env_text, read_env_file
 
 
 def test_reads_a_typical_env_local(tmp_path: Path) -> None:

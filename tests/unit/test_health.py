@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator.health import STARTUP_PROBE_S, Health, HealthTracker, ProbeResult
-from orchestrator.spec import HealthSpec
+from orchestrator.config.spec import HealthSpec
+from orchestrator.health.verdict import STARTUP_PROBE_S, Health, HealthTracker, ProbeResult
 
 H = Health
 

@@ -7,9 +7,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.logfiles import copy_truncate, shift_backups
-from orchestrator.logsink import LogSink
-from orchestrator.spec import LogSpec
+from orchestrator.config.spec import LogSpec
+from orchestrator.logs.files import copy_truncate, shift_backups
+from orchestrator.logs.sink import LogSink
 
 
 def numbered(count: int) -> list[bytes]:

@@ -12,9 +12,9 @@ from typing import Any, BinaryIO
 import anyio
 import pytest
 
-from orchestrator.logfiles import open_append, shift_backups
-from orchestrator.logsink import LogSink, ReceiveStreamSource, enlarge_pipe, enlarge_stream_pipe, pump
-from orchestrator.spec import LogSpec
+from orchestrator.config.spec import LogSpec
+from orchestrator.logs.files import open_append, shift_backups
+from orchestrator.logs.sink import LogSink, ReceiveStreamSource, enlarge_pipe, enlarge_stream_pipe, pump
 
 
 class Recorder:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.logsink import LogSink
-from orchestrator.logtail import _tail_stream, tail_lines
-from orchestrator.spec import LogSpec
+from orchestrator.config.spec import LogSpec
+from orchestrator.logs.sink import LogSink
+from orchestrator.logs.tail import _tail_stream, tail_lines
 
 
 def write(path: Path, data: bytes) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.errors import InvalidTransition
-from orchestrator.machine import (
+from orchestrator.config.spec import RestartPolicy, RestartSpec, StopSpec
+from orchestrator.core.machine import (
     Exited,
     Kill,
     ProcessMachine,
@@ -20,7 +20,7 @@ from orchestrator.machine import (
     Timer,
     Unhealthy,
 )
-from orchestrator.spec import RestartPolicy, RestartSpec, StopSpec
+from orchestrator.errors import InvalidTransition
 
 S = ProcessState
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import nssm
+from orchestrator.config.spec import Dependency
+from orchestrator.core.runner import KILL_WAIT_S, PIPE_DRAIN_S
 from orchestrator.platform.cmdline import split_windows
-from orchestrator.runner import KILL_WAIT_S, PIPE_DRAIN_S
-from orchestrator.spec import Dependency
+from orchestrator.service import nssm
 from tests.support.helpers import config, service
 
 CMD = ("prog",)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import parse_config
-from orchestrator.envfile import env_fingerprint
-from orchestrator.reload import GlobalEffect, ReloadPlan, ServiceAction, effective_config, plan_reload
-from orchestrator.spec import Config
+from orchestrator.config.envfile import env_fingerprint
+from orchestrator.config.loader import parse_config
+from orchestrator.config.spec import Config
+from orchestrator.reload.plan import GlobalEffect, ReloadPlan, ServiceAction, effective_config, plan_reload
 
 BASE = """
 logs: {dir: logs}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.tables import human_bytes, human_duration, service_line, status_table, system_lines
+from orchestrator.cli.tables import human_bytes, human_duration, service_line, status_table, system_lines
 
 
 def test_durations_and_sizes_read_like_a_human_wrote_them() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.units import parse_duration, parse_size
+from orchestrator.config.units import parse_duration, parse_size
 
 
 @pytest.mark.parametrize(

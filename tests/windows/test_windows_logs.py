@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.logsink import LogSink
-from orchestrator.spec import LogSpec
+from orchestrator.config.spec import LogSpec
+from orchestrator.logs.sink import LogSink
 
 pytestmark = [pytest.mark.skipif(sys.platform != "win32", reason="needs Windows"), pytest.mark.windows]
 

@@ -1,0 +1,101 @@
+"""uvicorn embedded on the running event loop: no thread, no process, no signal handlers of its own.
+
+- Signals belong to app.run's watcher, so `capture_signals` is a no-op here (uvicorn's would install
+  SIGINT/SIGTERM handlers and re-raise the signals when it ends).
+- The socket is bound by us before anything starts (`bind_socket`): an address in use is our clear
+  ApiSetupError, not uvicorn's sys.exit(1).
+- It idles without ticking: uvicorn's main loop wakes every 0.1 s to refresh the Date header and look
+  at should_exit; ours sends no Date header and sleeps on an event until `stop()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable, Generator, Sequence
+
+import anyio
+import uvicorn
+from anyio.abc import TaskStatus
+from starlette.types import ASGIApp
+
+from orchestrator.api.token import ApiSetupError
+
+__all__ = ["ApiServer", "bind_socket", "url_of"]
+
+GRACEFUL_SHUTDOWN_S = 3  # open requests get this long after stop(); followers are ended before
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (0: any free port). Raises ApiSetupError naming the address."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say TCP, and
+    # with Nagle on, every keep-alive response waited for the client's delayed ACK: 40 ms per request.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: no other program may share the port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+        else:  # POSIX: rebind at once after a restart (TIME_WAIT), still refused while someone listens
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise ApiSetupError(f"cannot listen on {where} (api.listen): {exc.strerror or exc}") from exc
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class ApiServer(uvicorn.Server):
+    """Serves `app` on a pre-bound socket inside the caller's task group until `stop()`."""
+
+    def __init__(self, app: ASGIApp, sock: socket.socket, *, on_stop: Sequence[Callable[[], None]] = ()) -> None:
+        config = uvicorn.Config(
+            app, log_config=None, lifespan="off", access_log=False, date_header=False, server_header=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, http="h11",
+        )
+        super().__init__(config)
+        self.sock = sock
+        self.url = url_of(sock)
+        self._on_stop = list(on_stop)
+        self._exit = anyio.Event()
+        self._task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # app.run owns the signals
+
+    async def main_loop(self) -> None:
+        await self.on_tick(0)  # sets the default headers once (no Date header: nothing to refresh)
+        if not self.should_exit:
+            await self._exit.wait()
+
+    def stop(self) -> None:
+        """Ask the server to finish: long-lived responses (log followers) are ended first."""
+        for fn in self._on_stop:
+            fn()
+        self.should_exit = True
+        self._exit.set()
+
+    async def serve_in_group(self, *, task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
+        """`await tg.start(server.serve_in_group)`: returns the URL once listening; runs until stop()."""
+        self._task_status = task_status
+        try:
+            await self.serve(sockets=[self.sock])
+        finally:
+            for server in getattr(self, "servers", []):  # cancelled: stop listening at least
+                server.close()
+            self.sock.close()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._task_status.started(self.url)

@@ -1,0 +1,133 @@
+"""The CLI commands that talk to a running supervisor: status, start, stop, restart, ignite, logs, events.
+
+`add_control_parsers(sub, common, load)` registers them on cli.py's subparsers. Each command loads the
+config (for the address and the token), makes one ApiClient and returns an exit code: 0, or 1 with a
+one-line `error: ...` on stderr when the supervisor is not running or refused the request.
+More commands (reload, ...) follow the same shape: a parser here or in their own module, and a body
+`(args, client) -> int` run through `with_client`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from orchestrator.cli.client import ApiClient, ClientError
+from orchestrator.cli.tables import event_line, service_line, status_table, system_lines
+from orchestrator.config.spec import Config
+
+__all__ = ["Body", "Loader", "add_control_parsers", "with_client"]
+
+Loader = Callable[[argparse.Namespace], Config | None]
+Body = Callable[[argparse.Namespace, ApiClient], int]
+
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def with_client(args: argparse.Namespace, *, load: Loader, body: Body) -> int:
+    """Load the config, talk to its supervisor through `body`; failures become `error: ...` and exit 1."""
+    config = load(args)
+    if config is None:
+        return EXIT_FAILED
+    try:
+        with ApiClient.for_config(config) as client:
+            return body(args, client)
+    except ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        for line in exc.details:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def add_control_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser, load: Loader
+) -> None:
+    def command(name: str, body: Body, help_text: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, parents=[common], help=help_text)
+        parser.set_defaults(func=partial(with_client, load=load, body=body))
+        return parser
+
+    status = command("status", _status, "every service's state, health and resource use (a table)")
+    status.add_argument("names", nargs="*", metavar="NAME", help="only these services")
+    status.add_argument("--json", action="store_true", help="the API's answer as JSON")
+    for action, text in (("start", "start services (a fatal one gets its restart budget back)"),
+                         ("stop", "stop services; returns once each one's process tree is gone"),
+                         ("restart", "restart services")):
+        parser = command(action, partial(_act, action=action), text)
+        parser.add_argument("names", nargs="+", metavar="NAME")
+        if action == "restart":
+            parser.add_argument("--drain", action="store_true",
+                                help="ComfyUI: wait for its queue to empty first (refusing new prompts)")
+    command("ignite", _ignite, "start every service that is not running")
+    logs = command("logs", _logs, "the last lines of a service's output; -f to follow")
+    logs.add_argument("name", metavar="NAME")
+    logs.add_argument("--stderr", action="store_true", help="its stderr (default: stdout)")
+    logs.add_argument("-n", "--lines", type=int, default=100, help="how many lines (default 100, at most 10000)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl+C")
+    events = command("events", _events, "the supervisor's recent events: state changes, restarts, warnings")
+    events.add_argument("--since", type=int, default=0, metavar="ID", help="only events after this id")
+    events.add_argument("--json", action="store_true", help="the API's answer as JSON")
+
+
+def _status(args: argparse.Namespace, client: ApiClient) -> int:
+    body = client.get("/api/status")
+    services = body["services"]
+    if args.names:
+        _check_names(args.names, services)
+        services = [s for s in services if s["name"] in args.names]
+    if args.json:
+        print(json.dumps({**body, "services": services}, indent=2))
+        return EXIT_OK
+    print(status_table(services))
+    for line in system_lines(body.get("system") or {}):
+        print(line)
+    return EXIT_OK
+
+
+def _act(args: argparse.Namespace, client: ApiClient, *, action: str) -> int:
+    _check_names(args.names, client.get("/api/status")["services"])  # all or nothing: no half-done typo
+    params = {"drain": "true"} if getattr(args, "drain", False) else None
+    for name in args.names:
+        print(service_line(client.post(f"/api/system/{name}/{action}", params)), flush=True)
+    return EXIT_OK
+
+
+def _ignite(args: argparse.Namespace, client: ApiClient) -> int:
+    print(status_table(client.post("/api/system/ignite")["services"]))
+    return EXIT_OK
+
+
+def _logs(args: argparse.Namespace, client: ApiClient) -> int:
+    params: dict[str, str | int] = {"stream": "stderr" if args.stderr else "stdout", "lines": args.lines}
+    if not args.follow:
+        for line in client.get(f"/api/logs/{args.name}", params)["lines"]:
+            print(line)
+        return EXIT_OK
+    for event, data in client.follow(f"/api/logs/{args.name}", {**params, "follow": "true"}):
+        if event == "message":
+            print(data, flush=True)
+        else:
+            print(f"[{event}: {data}]", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+def _events(args: argparse.Namespace, client: ApiClient) -> int:
+    body = client.get("/api/events", {"since": args.since})
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return EXIT_OK
+    for event in body["events"]:
+        print(event_line(event))
+    return EXIT_OK
+
+
+def _check_names(names: list[str], services: list[dict[str, Any]]) -> None:
+    known = [s["name"] for s in services]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ClientError(f"no service named {', '.join(map(repr, unknown))}; known: {', '.join(known) or '(none)'}")

@@ -1,0 +1,160 @@
+"""YAML text to plain values plus the line of every key, for config.py.
+
+PyYAML forgets where values came from and silently keeps the last of two equal keys, so the node tree
+is composed and walked here: each mapping key and sequence item gets its 1-based line recorded under
+its key path, duplicate keys become issues, and ${VAR} is expanded in every string value.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from orchestrator.errors import ConfigIssue
+
+__all__ = ["KeyPath", "Parsed", "expand_vars", "format_path", "load_yaml"]
+
+KeyPath = tuple[str | int, ...]
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_MAX_DEPTH = 64  # a recursive alias (&a [*a]) would otherwise recurse forever
+_VAR = re.compile(r"\$(?:(\$)|\{([^}]*)\}|(\{))")
+_VAR_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+
+
+@dataclass
+class Parsed:
+    data: Any
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    issues: list[ConfigIssue] = field(default_factory=list)
+
+
+def format_path(path: KeyPath) -> str:
+    """("services", "web", "ports", 1) -> "services.web.ports[1]"."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def expand_vars(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
+    """Expand ${VAR}, ${VAR:-default} and $$; returns the text and one message per problem."""
+    problems: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        if match[1]:
+            return "$"
+        if match[3]:
+            problems.append("unterminated ${ (write $$ for a literal dollar)")
+            return match[0]
+        body = _VAR_BODY.fullmatch(match[2])
+        if body is None:
+            problems.append(
+                f"bad variable reference ${{{match[2]}}}: expected ${{NAME}} or ${{NAME:-default}}"
+            )
+            return match[0]
+        value = environ.get(body[1])
+        if value is None or (value == "" and body[2] is not None):
+            if body[2] is None:
+                problems.append(f"environment variable {body[1]} is not set (use ${{{body[1]}:-default}})")
+                return ""
+            return body[2]
+        return value
+
+    return _VAR.sub(substitute, text), problems
+
+
+def load_yaml(text: str, file: str, environ: Mapping[str, str]) -> Parsed:
+    """Parse one YAML document; syntax errors come back as issues with data None."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        parsed = Parsed(None, {(): 1})
+        if root is not None:
+            parsed.data = _Walker(loader, file, environ, parsed).walk(root, (), 0)
+        return parsed
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = ", ".join(p for p in (exc.context, exc.problem) if p)
+        return Parsed(None, {}, [ConfigIssue(file, line, "", f"invalid YAML: {problem}")])
+    except yaml.YAMLError as exc:
+        return Parsed(None, {}, [ConfigIssue(file, None, "", f"invalid YAML: {exc}")])
+    finally:
+        loader.dispose()
+
+
+class _Walker:
+    def __init__(self, loader: yaml.SafeLoader, file: str, environ: Mapping[str, str], out: Parsed) -> None:
+        self.loader = loader
+        self.file = file
+        self.environ = environ
+        self.out = out
+
+    def issue(self, node: yaml.Node, path: KeyPath, message: str) -> None:
+        line = node.start_mark.line + 1
+        self.out.issues.append(ConfigIssue(self.file, line, format_path(path), message))
+
+    def walk(self, node: yaml.Node, path: KeyPath, depth: int) -> Any:
+        if depth > _MAX_DEPTH:
+            self.issue(node, path, "nested too deeply (a recursive alias?)")
+            return None
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                self.out.lines[(*path, index)] = item.start_mark.line + 1
+                items.append(self.walk(item, (*path, index), depth + 1))
+            return items
+        return self.scalar(node, path)
+
+    def scalar(self, node: yaml.Node, path: KeyPath) -> Any:
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.issue(node, path, f"invalid value: {getattr(exc, 'problem', None) or exc}")
+            return None
+        if isinstance(value, datetime.date):
+            return str(node.value)  # 2024-01-01 is a date to YAML but text to us (a version, say)
+        if isinstance(value, str):
+            value, problems = expand_vars(value, self.environ)
+            for problem in problems:
+                self.issue(node, path, problem)
+        return value
+
+    def mapping(self, node: yaml.MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        own = [(k, v) for k, v in node.value if k.tag != _MERGE_TAG]
+        # `<<: *anchor` first, so the mapping's own keys override merged ones, as YAML says.
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                self.merge(value_node, path, depth, result)
+        first_line: dict[str, int] = {}
+        for key_node, value_node in own:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.issue(key_node, path, "a key must be plain text, not a list or mapping")
+                continue
+            key, line = str(key_node.value), key_node.start_mark.line + 1
+            if key in first_line:
+                self.issue(
+                    key_node, (*path, key), f"duplicate key {key!r} (first defined on line {first_line[key]})"
+                )
+            first_line.setdefault(key, line)
+            self.out.lines[(*path, key)] = line
+            result[key] = self.walk(value_node, (*path, key), depth + 1)
+        return result
+
+    def merge(self, node: yaml.Node, path: KeyPath, depth: int, into: dict[str, Any]) -> None:
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        # In `<<: [*a, *b]` the first mapping wins, so apply them last to first.
+        for source in reversed(sources):
+            if not isinstance(source, yaml.MappingNode):
+                self.issue(source, path, "<< must merge a mapping or a list of mappings")
+                continue
+            into.update(self.mapping(source, path, depth + 1))

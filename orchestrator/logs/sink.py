@@ -1,0 +1,289 @@
+"""Children's output to rotating log files: the sink (one file per stream); the pump is re-exported here.
+
+The pump never makes a child wait on the disk: it reads as much as the pipe holds and hands it to the
+sink, which never raises. Disk trouble becomes a counted drop episode, reported once, and writing
+resumes (the file is reopened) on the first write that works again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from time import monotonic
+from typing import BinaryIO
+
+import structlog
+
+from orchestrator.config.spec import LogSpec
+from orchestrator.logs.files import (
+    Fallback,
+    Remove,
+    Rename,
+    copy_truncate,
+    numbered_backups,
+    open_append,
+    remove_file,
+    rotated_paths,
+    shift_backups,
+)
+from orchestrator.logs.pump import ByteSource, ReceiveStreamSource, enlarge_pipe, enlarge_stream_pipe, pump
+
+__all__ = [
+    "ByteSource",
+    "ErrorCallback",
+    "LogSink",
+    "ReceiveStreamSource",
+    "enlarge_pipe",
+    "enlarge_stream_pipe",
+    "pump",
+]
+
+ErrorCallback = Callable[[str, OSError | None], None]
+Listener = Callable[[bytes], None]
+Opener = Callable[[Path], BinaryIO]
+
+_RETRY_AFTER_S = 1.0  # a failed rotation is retried at a line boundary after this long ...
+_RETRY_FRACTION = 10  # ... or after max_size / this many more bytes, whichever comes first
+
+
+def _stamp_prefix() -> bytes:
+    return datetime.now().astimezone().isoformat(timespec="milliseconds").encode("ascii") + b" "
+
+
+class LogSink:
+    """One append-only rotating file; lives as long as the service, across child restarts.
+
+    Rotation happens only between lines; a line longer than max_size is kept whole in one file.
+    Everything runs on the caller's thread (the event loop): writes go to the page cache and are cheap.
+    `on_error(kind, exc)` gets "write_failed" once when bytes start being dropped, "write_recovered"
+    when writing works again (`episode_dropped` then says how much was lost), and "rotate_failed" once
+    per episode of failing rotations (writing then continues in the current file, retried later).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        spec: LogSpec,
+        *,
+        on_error: ErrorCallback | None = None,
+        opener: Opener = open_append,
+        rename: Rename = os.replace,
+        remove: Remove = remove_file,
+        fallback: Fallback | None = copy_truncate,
+        clock: Callable[[], float] = monotonic,
+    ) -> None:
+        self.path = path
+        self.bytes_written = 0
+        self.bytes_dropped = 0
+        self.episode_dropped = 0  # bytes lost in the current (or last) drop episode
+        self.last_error: OSError | None = None
+        self._spec = spec
+        self._on_error = on_error
+        self._opener, self._rename, self._remove, self._clock = opener, rename, remove, clock
+        self._fallback = fallback  # when the current file cannot be renamed (held open on Windows)
+        self._listeners: list[Listener] = []
+        self._file: BinaryIO | None = None
+        self._size = 0  # of the current file, known once it is open
+        self._at_boundary = True  # the file ends on a newline (or is empty): rotation is allowed
+        self._line_start = True  # the child's stream is at a line start: the next byte gets a timestamp
+        self._dropping = False
+        self._rotate_failing = False
+        self._retry_size = 0
+        self._retry_time = 0.0
+
+    # -- public -------------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Appends `data` (rotating as needed), then gives it to the listeners, even if the disk refused
+        it (live followers still see the output). Never raises."""
+        if not data:
+            return
+        if self._spec.timestamps:
+            data = self._stamp(data)
+        if self._ensure_open() is None:
+            self._drop(len(data), self.last_error)
+        else:
+            self._write_rotating(data)
+        for fn in tuple(self._listeners):
+            self._notify(fn, data)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.flush()
+            except OSError as exc:
+                self._fail_file(exc, 0)
+
+    def reconfigure(self, path: Path, spec: LogSpec) -> None:
+        """Applies a reloaded config: the next write opens `path` (maybe the same file) with `spec`."""
+        self._close_file()
+        if path != self.path:
+            self._at_boundary = True
+        self.path, self._spec = path, spec
+        self._rotate_failing = False
+
+    def close(self) -> None:
+        """Releases the file handle; a later write would reopen it."""
+        self._close_file()
+
+    def add_listener(self, fn: Listener) -> None:
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Listener) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def rotated_paths(self) -> list[Path]:
+        """[path, path.1, path.2, ...] for those that exist, newest first."""
+        return rotated_paths(self.path)
+
+    # -- writing ------------------------------------------------------------------------------------
+
+    def _stamp(self, data: bytes) -> bytes:
+        # One prefix per line start, even for a line that arrives in two reads: the state carries over.
+        prefix = _stamp_prefix()
+        out = data.replace(b"\n", b"\n" + prefix)
+        if self._line_start:
+            out = prefix + out
+        self._line_start = data.endswith(b"\n")
+        return out[: -len(prefix)] if self._line_start else out
+
+    def _write_rotating(self, data: bytes) -> None:
+        view, pos, end, limit = memoryview(data), 0, len(data), self._spec.max_size
+        while pos < end:
+            room = limit - self._size
+            if limit <= 0 or end - pos <= room or self._rotation_blocked():
+                self._put(view[pos:] if pos else data, end - pos)
+                return
+            # The last newline that still fits: the next line would not, so rotate after it.
+            cut = data.rfind(b"\n", pos, pos + room) if room > 0 else -1
+            if cut < 0 and self._at_boundary and self._size > 0:
+                self._rotate()  # the next line does not fit: start it in a fresh file
+                continue
+            if cut < 0:  # mid-line, or one line longer than max_size: finish it whole in this file
+                cut = data.find(b"\n", pos)
+                if cut < 0:
+                    self._put(view[pos:], end - pos)
+                    return
+            if not self._put(view[pos : cut + 1], end - pos):
+                return
+            pos = cut + 1
+
+    def _put(self, chunk: memoryview | bytes, remaining: int) -> bool:
+        """Writes `chunk` whole; on failure drops it and the rest of the write (`remaining` bytes)."""
+        f = self._file if self._file is not None else self._ensure_open()
+        if f is None:
+            self._drop(remaining, self.last_error)
+            return False
+        done, size = 0, len(chunk)
+        try:
+            while done < size:
+                n = f.write(chunk[done:])
+                if not n:
+                    raise OSError("the file accepted no bytes")
+                done += n
+        except OSError as exc:
+            self._account(chunk, done)
+            self._fail_file(exc, remaining - done)
+            return False
+        self._account(chunk, done)
+        if self._dropping:
+            self._dropping = False
+            self._report("write_recovered", None)
+        return True
+
+    def _account(self, chunk: memoryview | bytes, done: int) -> None:
+        if done:
+            self.bytes_written += done
+            self._size += done
+            self._at_boundary = chunk[done - 1 : done] == b"\n"
+
+    def _notify(self, fn: Listener, data: bytes) -> None:
+        try:
+            fn(data)
+        except Exception:
+            # A broken follower (a gone API client) must not break logging: it is dropped.
+            structlog.get_logger(__name__).exception("log listener failed; removed", path=str(self.path))
+            self.remove_listener(fn)
+
+    # -- files and failures -------------------------------------------------------------------------
+
+    def _ensure_open(self) -> BinaryIO | None:
+        if self._file is not None:
+            return self._file
+        try:
+            f = self._opener(self.path)
+        except OSError as exc:
+            self.last_error = exc
+            return None
+        try:
+            self._size = f.seek(0, os.SEEK_END)
+        except OSError as exc:
+            self.last_error = exc
+            f.close()
+            return None
+        self._file = f
+        return f
+
+    def _close_file(self) -> None:
+        f, self._file = self._file, None
+        if f is not None:
+            try:
+                f.close()
+            except OSError as exc:
+                self.last_error = exc
+
+    def _fail_file(self, exc: OSError, lost: int) -> None:
+        self.last_error = exc
+        self._close_file()  # reopened by the next write: the disk may be back, the file replaced
+        self._drop(lost, exc)
+
+    def _drop(self, n: int, exc: OSError | None) -> None:
+        starts = not self._dropping
+        if starts:
+            self._dropping, self.episode_dropped = True, 0
+        self.episode_dropped += n
+        self.bytes_dropped += n
+        if starts:
+            self._report("write_failed", exc)
+
+    def _rotation_blocked(self) -> bool:
+        if not self._rotate_failing:
+            return False
+        return self._size < self._retry_size and self._clock() < self._retry_time
+
+    def _rotate(self) -> None:
+        self._close_file()  # Windows cannot rename a file while we hold it open
+        try:
+            shift_backups(self.path, self._spec.backups, rename=self._rename, remove=self._remove,
+                          fallback=self._fallback)
+        except OSError as exc:
+            self.last_error = exc
+            # Keep appending to the current file; retry at a later line boundary.
+            self._retry_size = self._size + max(1, self._spec.max_size // _RETRY_FRACTION)
+            self._retry_time = self._clock() + _RETRY_AFTER_S
+            if not self._rotate_failing:
+                self._rotate_failing = True
+                self._report("rotate_failed", exc)
+            return
+        self._rotate_failing = False
+        self._size = 0
+        self._at_boundary = True
+        for _, extra in numbered_backups(self.path)[self._spec.backups :]:
+            extra.unlink(missing_ok=True)  # left over from a larger `backups` before a reload
+
+    def _report(self, kind: str, exc: OSError | None) -> None:
+        if self._on_error is None:
+            structlog.get_logger(__name__).warning(
+                "log " + kind.replace("_", " "),
+                path=str(self.path),
+                error=str(exc) if exc else None,
+                dropped=self.episode_dropped,
+            )
+            return
+        try:
+            self._on_error(kind, exc)
+        except Exception:
+            structlog.get_logger(__name__).exception("log on_error callback failed", path=str(self.path))
