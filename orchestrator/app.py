@@ -1,4 +1,9 @@
-"""The whole program: the supervisor, the control API and signal handling, in one root task group.
+"""The composition root: the one place that builds the parts and plugs them together, and runs them.
+
+`build_system` makes the core Supervisor and plugs the upper layers into it: the health probes and
+machine checks (health/), ComfyUI (comfy/) and the reloader (reload/). The core constructs none of
+them; it offers hooks (runner hooks, companion tasks, a drainer, a system report) that they fill.
+`run` adds the control API (api/) and signal handling, in one root task group.
 
 Shutdown order: supervisor.shutdown() stops every service (the API keeps answering meanwhile), then
 the server stops (log followers are ended first), then the root group exits.
@@ -7,10 +12,13 @@ the server stops (log followers are ended first), then the root group exits.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import anyio
+import httpx
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from prometheus_client.registry import Collector
@@ -23,31 +31,94 @@ from orchestrator.api.metrics import build_registry
 from orchestrator.api.server import ApiServer, bind_socket
 from orchestrator.api.token import ensure_token
 from orchestrator.comfy.metrics import ComfyCollector
+from orchestrator.comfy.model import ComfyUI
 from orchestrator.comfy.routes import comfy_routes
 from orchestrator.config.spec import Config
+from orchestrator.core.events import EventLog
+from orchestrator.core.runner import ServiceRunner
 from orchestrator.core.supervisor import Supervisor
+from orchestrator.health.checks import SystemChecks
+from orchestrator.health.probe import Prober
 from orchestrator.logs.follow import Followers
+from orchestrator.platform import Platform
 from orchestrator.platform.signals import SignalKind, shutdown_signals
+from orchestrator.reload.reloader import Reloader
 from orchestrator.reload.routes import reload_routes
 
-__all__ = ["build_api_server", "open_api_socket", "run"]
+__all__ = ["System", "build_api_server", "build_system", "open_api_socket", "run"]
 
 _log = structlog.get_logger("orchestrator.app")
 
 
+@dataclass(frozen=True, slots=True)
+class System:
+    """The supervisor with everything plugged into it: what `run` serves, what tests drive."""
+
+    supervisor: Supervisor
+    prober: Prober
+    checks: SystemChecks
+    comfy: ComfyUI
+    reloader: Reloader
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run the supervisor until its shutdown(), with the probes' shared HTTP client open meanwhile."""
+        self.comfy.prepare()  # before the first spawn: no ComfyUI reboot marker of a dead run is taken
+        async with self.prober.open():
+            await self.supervisor.run(task_status=task_status)
+
+
+def build_system(
+    config: Config,
+    *,
+    platform: Platform | None = None,
+    events: EventLog | None = None,
+    environ: Mapping[str, str] | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> System:
+    """The core Supervisor with health, ComfyUI and reload plugged in (no API: `run` adds it)."""
+    sup = Supervisor(config, platform=platform, events=events, environ=environ)
+    prober = Prober(sup.events, http)  # health probes; their shared client is open while System.run runs
+    checks = SystemChecks(config.checks, sup.events)  # disk and memory
+    comfy = ComfyUI(sup.runners, config.state_dir, prober)  # acts on the `comfy:` service
+    reloader = Reloader(sup)
+
+    def attach(runner: ServiceRunner) -> None:
+        comfy.attach(runner, prober.attach(runner))
+
+    sup.add_runner_hook(attach)
+    sup.companions += [checks.run, reloader.watch]
+    sup.drainer = comfy
+    sup.system_report = partial(_system_report, checks)
+    reloader.before_stop.append(comfy.drain_before_stop)
+    reloader.on_applied.append(partial(_follow_reload, sup, checks))
+    return System(sup, prober, checks, comfy, reloader)
+
+
+def _system_report(checks: SystemChecks) -> dict[str, Any]:
+    statuses = checks.statuses()
+    memory = [c.to_dict() for c in statuses if c.kind == "memory"]
+    return {"disk": [c.to_dict() for c in statuses if c.kind == "disk"], "memory": memory[0] if memory else None}
+
+
+def _follow_reload(sup: Supervisor, checks: SystemChecks, old: Config, new: Config, plan: object) -> None:
+    sup.resources.every_s = new.status_every_s
+    if new.checks != old.checks:
+        checks.configure(new.checks)  # a check kept across the reload keeps its state
+
+
 async def run(
-    config: Config, *, supervisor: Supervisor | None = None, announce: Callable[[str], None] | None = None
+    config: Config, *, system: System | None = None, announce: Callable[[str], None] | None = None
 ) -> None:
     """Run until a shutdown signal; every service is stopped before this returns. `announce` gets the
     API's URL once it listens. Raises ApiSetupError, before any child starts, if the API cannot listen."""
     sock = open_api_socket(config)  # before the supervisor: nothing to undo if the API cannot listen
-    sup = supervisor or Supervisor(config)
-    api = ApiListener(sup, lambda cfg, s: build_api_server(cfg, sup, s), config, sock)
-    sup.reloader.on_applied.append(api.follow_reload)  # a new api.listen/token: a new server
+    system = system or build_system(config)
+    api = ApiListener(system.supervisor, lambda cfg, s: build_api_server(cfg, system, s), config, sock)
+    system.reloader.on_applied.append(api.follow_reload)  # a new api.listen/token: a new server
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_watch_signals, sup, tg)
+        tg.start_soon(_watch_signals, system, tg)
         async with anyio.create_task_group() as core:
-            await core.start(_supervise, sup, api)
+            await core.start(_supervise, system, api)
             url = await core.start(api.serve)
             _log.info("api_listening", url=url)
             if announce is not None:
@@ -64,15 +135,16 @@ def open_api_socket(config: Config) -> socket.socket:
 
 
 def build_api_server(
-    config: Config, sup: Supervisor, sock: socket.socket, *,
+    config: Config, system: System, sock: socket.socket, *,
     routes: Sequence[BaseRoute] = (), collectors: Iterable[Collector] = (), followers: Followers | None = None,
 ) -> ApiServer:
-    """The control API over `sup` on `sock` (the seam for more routes and collectors); ComfyUI's are in."""
+    """The control API over `system` on `sock` (the seam for more routes and collectors); ComfyUI's are in."""
     token = ensure_token(config.api, config.state_dir)
     port = sock.getsockname()[1]  # the real one when api.listen asked for port 0
     followers = Followers() if followers is None else followers
-    routes = [*reload_routes(sup), *comfy_routes(sup.comfy, sup.status), *routes]
-    registry = build_registry(sup, extra=[ComfyCollector(sup.comfy), *collectors])
+    sup = system.supervisor
+    routes = [*reload_routes(system.reloader), *comfy_routes(system.comfy, sup.status), *routes]
+    registry = build_registry(sup, extra=[ComfyCollector(system.comfy), *collectors])
     app = create_app(
         sup, registry, access=AccessPolicy.for_listener(config.api.host, port, token),
         followers=followers, routes=routes,
@@ -80,22 +152,23 @@ def build_api_server(
     return ApiServer(app, sock, on_stop=[followers.close_all])
 
 
-async def _supervise(sup: Supervisor, api: ApiListener, *, task_status: TaskStatus[None]) -> None:
+async def _supervise(system: System, api: ApiListener, *, task_status: TaskStatus[None]) -> None:
     try:
-        await sup.run(task_status=task_status)
+        await system.run(task_status=task_status)
     finally:
         api.stop()  # every service is stopped (or we are cancelled): the API goes last
 
 
-async def _watch_signals(sup: Supervisor, tg: TaskGroup) -> None:
+async def _watch_signals(system: System, tg: TaskGroup) -> None:
     """First shutdown signal (SIGINT/SIGTERM; on Windows Ctrl+C, Ctrl+Break, console close): orderly
     shutdown. A second one: cancel, and the cleanups still reap. SIGHUP (POSIX): reload the file."""
     shutting_down = False
+    sup = system.supervisor
     with shutdown_signals() as signals:
         async for sig in signals:
             if sig.kind is SignalKind.RELOAD:
                 _log.info("reload_requested", signal=sig.name)
-                tg.start_soon(partial(sup.reload, trigger=sig.name))  # never raises; records its outcome
+                tg.start_soon(partial(system.reloader.reload, trigger=sig.name))  # never raises; records its outcome
             elif shutting_down:
                 _log.warning("second_signal_cancelling", signal=sig.name)
                 tg.cancel_scope.cancel()

@@ -1,21 +1,23 @@
-"""The seams between the supervisor core and its readers (the control API, the metrics): Protocols only.
+"""The seams shared by several layers, at the bottom of them all: Protocols and aliases only.
 
-api.py and metrics.py see the supervisor through these, never through runner or machine, so they can be
-driven by anything that has this shape.
+A child's output stream (ByteSource: the platform makes it, the log pump reads it) and one stream of a
+service's logs (LogSource: logs/ implements it, the API reads it). Nothing here imports the rest of
+the package; what the API needs from the supervisor is in api/protocols.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from orchestrator.core.events import EventLog
-from orchestrator.core.status import ServiceStatus
-
-__all__ = ["LogListener", "LogSource", "ServiceView", "SupervisorAPI", "UsageSampler"]
+__all__ = ["ByteSource", "LogListener", "LogSource"]
 
 LogListener = Callable[[bytes], None]
+
+
+class ByteSource(Protocol):
+    async def read(self, n: int) -> bytes: ...  # b"" at EOF (asyncio.StreamReader fits)
 
 
 class LogSource(Protocol):
@@ -36,59 +38,3 @@ class LogSource(Protocol):
         ...
 
     def remove_listener(self, fn: LogListener) -> None: ...
-
-
-class ServiceView(Protocol):
-    """What the API reads from one service beyond its status (a ServiceRunner)."""
-
-    @property
-    def stdout(self) -> LogSource: ...
-
-    @property
-    def stderr(self) -> LogSource: ...
-
-
-class UsageSampler(Protocol):
-    async def refresh(self) -> None:
-        """Bring the services' resource figures up to date unless fresh (shared, at most once per interval)."""
-        ...
-
-
-class SupervisorAPI(Protocol):
-    """The commands and queries the control API offers, one call each (a Supervisor)."""
-
-    @property
-    def events(self) -> EventLog: ...
-
-    @property
-    def started_at(self) -> float:
-        """anyio.current_time() when the supervisor was made: the base of its uptime."""
-        ...
-
-    @property
-    def runners(self) -> Mapping[str, ServiceView]: ...
-
-    @property
-    def resources(self) -> UsageSampler: ...
-
-    def runner(self, name: str) -> ServiceView:
-        """Raises UnknownServiceError (with the known names) for a name that is not configured."""
-        ...
-
-    def status(self, name: str) -> ServiceStatus: ...
-
-    def statuses(self) -> list[ServiceStatus]: ...
-
-    def system_status(self) -> Mapping[str, Any]:
-        """The system checks (disk, memory) with their current values; JSON-ready."""
-        ...
-
-    async def start(self, name: str) -> ServiceStatus: ...
-
-    async def stop(self, name: str) -> ServiceStatus: ...
-
-    async def restart(self, name: str, *, drain: bool = False) -> ServiceStatus:
-        """`drain`: for the `comfy:` service, wait for ComfyUI's queue to empty first (no effect on others)."""
-        ...
-
-    async def ignite(self) -> list[ServiceStatus]: ...

@@ -23,8 +23,9 @@ from orchestrator.api.auth import AccessGuard, AccessPolicy
 from orchestrator.api.errors import ErrorMiddleware, bool_param, choice_param, exception_handlers, int_param
 from orchestrator.api.httpmetrics import HttpMetrics, HttpMetricsMiddleware
 from orchestrator.api.metrics import CONTENT_TYPE, render
+from orchestrator.api.protocols import SupervisorAPI
 from orchestrator.logs.follow import MAX_LINES, Followers, read_tail
-from orchestrator.types import LogSource, SupervisorAPI
+from orchestrator.types import LogSource
 
 __all__ = ["DEFAULT_LINES", "create_app"]
 

@@ -16,10 +16,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from orchestrator.api.protocols import SupervisorAPI
 from orchestrator.core.machine import ProcessState
 from orchestrator.core.status import DRAINING, ServiceStatus
 from orchestrator.platform.procmetrics import process_collector
-from orchestrator.types import SupervisorAPI
 
 __all__ = ["CONTENT_TYPE", "SupervisorCollector", "build_registry", "render"]
 

@@ -8,22 +8,33 @@ service stops or restarts for another reason meanwhile (then there is nothing le
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import anyio
 
-from orchestrator.comfy.client import ComfyError, QueueCounts
+from orchestrator.comfy.client import ComfyClient, ComfyError, ComfySample, QueueCounts
 from orchestrator.config.spec import ComfySpec
 from orchestrator.core.machine import ProcessState
+from orchestrator.core.runner import ServiceRunner
 
-if TYPE_CHECKING:
-    from orchestrator.comfy.model import ComfyUI
-    from orchestrator.core.runner import ServiceRunner
-
-__all__ = ["DRAIN_POLL_S", "DrainOutcome", "describe_queue", "wait_for_empty_queue"]
+__all__ = ["DRAIN_POLL_S", "DrainOutcome", "QueueWatch", "describe_queue", "wait_for_empty_queue"]
 
 DRAIN_POLL_S = 0.5  # how often the queue is read while draining (a cheap GET on the same machine)
 _DRAINABLE = frozenset({ProcessState.STARTING, ProcessState.RUNNING})
+
+
+class QueueWatch(Protocol):
+    """Where the drain reads the queue and leaves what it saw (comfy/model.py's ComfyUI)."""
+
+    @property
+    def sample(self) -> ComfySample: ...
+
+    @property
+    def timeout_s(self) -> float: ...
+
+    def client(self, spec: ComfySpec, timeout_s: float | None = None) -> ComfyClient: ...
+
+    def note_queue(self, queue: QueueCounts) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +50,9 @@ def describe_queue(queue: QueueCounts | None) -> str:
     return f"{queue.running} running, {queue.pending} pending"
 
 
-async def wait_for_empty_queue(comfy: ComfyUI, runner: ServiceRunner, spec: ComfySpec, poll_s: float) -> DrainOutcome:
+async def wait_for_empty_queue(
+    comfy: QueueWatch, runner: ServiceRunner, spec: ComfySpec, poll_s: float
+) -> DrainOutcome:
     """Wait, showing the queue in the runner's status, until the drain may proceed (or must not)."""
     timeout_s = spec.drain_timeout_s
     spawns = runner.machine.spawns

@@ -31,7 +31,7 @@ from orchestrator.comfy.drain import DRAIN_POLL_S, wait_for_empty_queue
 from orchestrator.config.spec import ComfySpec, ServiceSpec
 from orchestrator.core.machine import ProcessState
 from orchestrator.core.runner import ServiceRunner
-from orchestrator.health.probe import Prober
+from orchestrator.health.probe import Prober, ServiceProbe
 from orchestrator.health.verdict import ProbeResult
 from orchestrator.platform import Child
 
@@ -59,14 +59,14 @@ class ComfyUI:
         self._probed = anyio.Event()
         self._drain_done: anyio.Event | None = None
 
-    def attach(self, runner: ServiceRunner) -> None:
-        """Hook into a runner; the hooks do nothing while its spec has no `comfy:`."""
+    def attach(self, runner: ServiceRunner, probe: ServiceProbe | None) -> None:
+        """Hook into a runner and its health probe; the hooks do nothing while its spec has no `comfy:`."""
         runner.env_hooks.append(self._session_env)
         runner.exit_classifier = partial(self._classify_exit, runner)
         runner.extra_tasks.append(partial(self._start_sampler, runner))
-        if runner.probe is not None:
-            runner.probe.timeout_counts = partial(self._timeout_counts, runner)
-            runner.probe.listeners.append(partial(self._after_probe, runner))
+        if probe is not None:
+            probe.timeout_counts = partial(self._timeout_counts, runner)
+            probe.listeners.append(partial(self._after_probe, runner))
 
     def prepare(self) -> None:
         """Before the first spawn: the marker's folder exists, and no marker of a run that died is taken."""
@@ -100,6 +100,10 @@ class ComfyUI:
         runner = self.runner
         health = runner.spec.health if runner is not None else None
         return health.timeout_s if health is not None else DEFAULT_TIMEOUT_S
+
+    def drains(self, runner: ServiceRunner) -> bool:
+        """The Supervisor's Drainer: only the `comfy:` service's restarts can wait for a queue."""
+        return self.runner is runner
 
     @property
     def draining(self) -> bool:

@@ -12,15 +12,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import anyio
 import psutil
 
-if TYPE_CHECKING:
-    from orchestrator.core.runner import ServiceRunner
+from orchestrator.platform import Child
 
-__all__ = ["NO_USAGE", "ResourceMonitor", "ResourceUsage", "sample_trees"]
+__all__ = ["NO_USAGE", "ResourceMonitor", "ResourceUsage", "Sampled", "sample_trees"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +33,15 @@ class ResourceUsage:
 
 
 NO_USAGE = ResourceUsage()
+
+
+class Sampled(Protocol):
+    """What the monitor reads and writes on a service (a ServiceRunner): its child, its figures."""
+
+    @property
+    def child(self) -> Child | None: ...
+
+    usage: ResourceUsage
 
 
 def sample_trees(roots: Mapping[str, int]) -> dict[str, ResourceUsage]:
@@ -83,7 +91,7 @@ def _process_usage(proc: psutil.Process) -> tuple[int, float, float, set[int]] |
 class ResourceMonitor:
     """The sampler shared by every status reader: on demand, at most once per `every_s`."""
 
-    def __init__(self, runners: Mapping[str, ServiceRunner], every_s: float) -> None:
+    def __init__(self, runners: Mapping[str, Sampled], every_s: float) -> None:
         self.runners = runners  # the supervisor's own dict: services added by a reload are seen
         self.every_s = every_s
         self.sampled_at: float | None = None  # monotonic time of the last sample

@@ -11,7 +11,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 import structlog
@@ -42,10 +42,7 @@ from orchestrator.logs.files import log_path
 from orchestrator.logs.sink import LogSink, pump
 from orchestrator.platform import Child, Platform
 
-if TYPE_CHECKING:
-    from orchestrator.health.probe import ServiceProbe
-
-__all__ = ["ServiceRunner", "build_env"]
+__all__ = ["ProbeView", "ServiceRunner", "build_env"]
 
 _log = structlog.get_logger("orchestrator.runner")
 
@@ -66,6 +63,22 @@ def build_env(
         env.update(read_env_file(spec.env_file) if file_values is None else file_values)
     env.update(spec.env)
     return env
+
+
+class ProbeView(Protocol):
+    """What the core needs of a service's health probe (health/probe.py's ServiceProbe plugs in here)."""
+
+    @property
+    def detail(self) -> str | None:
+        """The last failed probe's error while the current child has not answered since; else None."""
+        ...
+
+    @property
+    def last_duration_s(self) -> float | None: ...
+
+    def start(self, child: Child, tg: TaskGroup) -> None:
+        """Begin probing `child` in its helper task group (ended with the child)."""
+        ...
 
 
 class ServiceRunner:
@@ -90,7 +103,7 @@ class ServiceRunner:
         self.child: Child | None = None
         self.started_at: float | None = None  # wall clock of the current child's spawn, for humans
         self.health = "unknown"  # set by the health probe (probe.py); unknown while nothing answers
-        self.probe: ServiceProbe | None = None  # attached by the supervisor's Prober
+        self.probe: ProbeView | None = None  # attached by the health layer (health/probe.py's Prober)
         self.usage = NO_USAGE  # the process tree's figures, kept by the supervisor's ResourceMonitor
         self.env_file_fingerprint: dict[str, str] | None = None  # the env_file as the last spawn read it
         self.extra_tasks: list[Callable[[Child, TaskGroup], None]] = []  # per-child helpers (health loops)

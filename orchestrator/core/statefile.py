@@ -9,11 +9,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RUN_MARKER", "ChildRegistry"]
+from orchestrator.platform.common import RUN_MARKER
 
-# Every child gets this variable, and its descendants inherit it: the next run finds what a hard death
-# left behind even when it changed its process group or session (Jenkins' ProcessTreeKiller does the same).
-RUN_MARKER = "ORCHESTRATOR_RUN_ID"
+__all__ = ["RUN_MARKER", "ChildRegistry"]
 
 
 class ChildRegistry:

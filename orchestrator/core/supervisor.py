@@ -1,35 +1,55 @@
-"""Supervisor: the set of service runners, their dependency order, and the commands on them."""
+"""Supervisor: the set of service runners, their dependency order, and the commands on them.
+
+The core builds no health probe, machine check, ComfyUI model or reloader: the composition root
+(app.py) plugs them in through `add_runner_hook`, `companions`, `drainer` and `system_report`, so
+this package imports nothing above it.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from typing import Any, Protocol
 
 import anyio
-import httpx
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
-from orchestrator.comfy.model import ComfyUI
 from orchestrator.config.spec import Config, DependencyCondition, ServiceSpec
 from orchestrator.core.events import EventLog
 from orchestrator.core.machine import ALIVE_STATES, IDLE_STATES, ProcessState, Restart, Start, Stop
 from orchestrator.core.resources import NO_USAGE, ResourceMonitor
 from orchestrator.core.runner import GROUP_POLL_S, KILL_WAIT_S, PIPE_DRAIN_S, ServiceRunner
-from orchestrator.core.statefile import RUN_MARKER, ChildRegistry
+from orchestrator.core.statefile import ChildRegistry
 from orchestrator.core.status import DRAINING, ServiceStatus
 from orchestrator.errors import UnknownServiceError
-from orchestrator.health.checks import SystemChecks
-from orchestrator.health.probe import Prober
 from orchestrator.platform import Platform, current
-from orchestrator.reload.reloader import Reloader, ReloadResult
+from orchestrator.platform.common import RUN_MARKER
 
-__all__ = ["Supervisor"]
+__all__ = ["Drainer", "RunnerHook", "Supervisor", "SystemReport"]
 
 _log = structlog.get_logger("orchestrator.supervisor")
 
 COMMAND_ACK_S = 30.0  # a runner takes a queued command within this, or something is badly wrong
+
+RunnerHook = Callable[[ServiceRunner], None]  # called once for every runner, present and future
+SystemReport = Callable[[], dict[str, Any]]  # the machine checks' readings, JSON-ready
+
+
+class Drainer(Protocol):
+    """Restarts that wait for a queue to empty first (ComfyUI's; comfy/model.py plugs in here)."""
+
+    def drains(self, runner: ServiceRunner) -> bool:
+        """Whether `runner`'s service is the one this drainer can drain."""
+        ...
+
+    async def drained(self, then: Callable[[str], Awaitable[object]]) -> None:
+        """Wait for the queue to empty (bounded), then `then(why)`; not called if the service moved on."""
+        ...
+
+
+def _no_checks() -> dict[str, Any]:
+    return {"disk": [], "memory": None}
 
 
 class Supervisor:
@@ -40,28 +60,34 @@ class Supervisor:
         platform: Platform | None = None,
         events: EventLog | None = None,
         environ: Mapping[str, str] | None = None,
-        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.config = config
         self.platform = platform or current()
         self.events = events or EventLog(config.events_max)
         self.registry = ChildRegistry(config.state_dir)
         self.environ = {**(environ if environ is not None else os.environ), RUN_MARKER: self.registry.run_id}
-        self.prober = Prober(self.events, http)  # health probes; their shared client lives in run()
-        self.checks = SystemChecks(config.checks, self.events)  # disk and memory, looping in run()
         self.runners: dict[str, ServiceRunner] = {}
         self.started_at = anyio.current_time()
         self._tg: TaskGroup | None = None
         self._done = anyio.Event()
         self._finished: dict[str, anyio.Event] = {}  # set when a runner's run() has returned
         self.shutting_down = False
-        self.comfy = ComfyUI(self.runners, config.state_dir, self.prober)  # acts on the `comfy:` service
         self.resources = ResourceMonitor(self.runners, config.status_every_s)  # sampled when status is read
+        # What the composition root plugs in: hooks on every runner (health probes, ComfyUI), tasks
+        # that live as long as the supervisor runs (machine checks, the config watcher), the drain
+        # behind `restart --drain`, and the machine checks' readings for status.
+        self._runner_hooks: list[RunnerHook] = []
+        self.companions: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self.drainer: Drainer | None = None
+        self.system_report: SystemReport = _no_checks
         for spec in config.services.values():
             self.runners[spec.name] = self._make_runner(spec)
-        self.reloader = Reloader(self)
-        self.reloader.before_stop.append(self.comfy.drain_before_stop)
-        self.reloader.on_applied.append(self._follow_reload)
+
+    def add_runner_hook(self, hook: RunnerHook) -> None:
+        """Call `hook` on every runner now and on every runner a reload adds later."""
+        self._runner_hooks.append(hook)
+        for runner in self.runners.values():
+            hook(runner)
 
     def _make_runner(self, spec: ServiceSpec) -> ServiceRunner:
         runner = ServiceRunner(
@@ -72,22 +98,21 @@ class Supervisor:
             registry=self.registry,
             environ=self.environ,
         )
-        self.prober.attach(runner)
-        self.comfy.attach(runner)
+        for hook in self._runner_hooks:
+            hook(runner)
         return runner
 
     # -- lifetime ------------------------------------------------------------------------------------
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run every runner until shutdown(); autostart services start in dependency order."""
         self._reap_leftovers()
-        self.comfy.prepare()
-        async with self.prober.open(), anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as tg:
             self._tg = tg
-            tg.start_soon(self.checks.run)
             tg.start_soon(self.resources.run)
+            for companion in self.companions:
+                tg.start_soon(companion)
             for runner in self.runners.values():
                 tg.start_soon(self._run_runner, runner)
-            tg.start_soon(self.reloader.watch)
             for name, runner in self.runners.items():
                 if runner.spec.autostart:
                     self._schedule_start(name)
@@ -118,19 +143,7 @@ class Supervisor:
         finally:
             self._done.set()
 
-    # -- reload (the work is in reloader.py) --------------------------------------------------------------
-    async def reload(self, new_config: Config | None = None, *, trigger: str = "api",
-                     dry_run: bool = False) -> ReloadResult:
-        """Apply a new config (None: re-read the config file). Never raises; see ReloadResult."""
-        if new_config is None:
-            return await self.reloader.reload_from_disk(trigger=trigger, dry_run=dry_run)
-        return await self.reloader.apply(new_config, trigger=trigger, dry_run=dry_run)
-
-    def _follow_reload(self, old: Config, new: Config, plan: object) -> None:
-        self.resources.every_s = new.status_every_s
-        if new.checks != old.checks:
-            self.checks.configure(new.checks)  # a check kept across the reload keeps its state
-
+    # -- runners added and removed at runtime (by a reload) ------------------------------------------
     def add_runner(self, spec: ServiceSpec) -> ServiceRunner:
         """A new service at runtime: its runner runs in our task group (not started yet)."""
         if self._tg is None:
@@ -177,9 +190,7 @@ class Supervisor:
 
     def system_status(self) -> dict[str, Any]:
         """The machine checks' last readings: {"disk": [...], "memory": {...} or None} (CheckStatus dicts)."""
-        checks = self.checks.statuses()
-        memory = [c.to_dict() for c in checks if c.kind == "memory"]
-        return {"disk": [c.to_dict() for c in checks if c.kind == "disk"], "memory": memory[0] if memory else None}
+        return self.system_report()
 
     # -- commands ----------------------------------------------------------------------------------
     async def start(self, name: str) -> ServiceStatus:
@@ -209,8 +220,9 @@ class Supervisor:
     async def restart(self, name: str, *, drain: bool = False) -> ServiceStatus:
         """Restart a service. `drain` (the `comfy:` service only) first waits for ComfyUI's queue."""
         runner = self.runner(name)
-        if drain and self.comfy.runner is runner and runner.state in ALIVE_STATES:
-            await self.comfy.drained(lambda why: self._restart(runner, f"restarted by hand after drain: {why}"))
+        drainer = self.drainer
+        if drain and drainer is not None and drainer.drains(runner) and runner.state in ALIVE_STATES:
+            await drainer.drained(lambda why: self._restart(runner, f"restarted by hand after drain: {why}"))
             return _status_of(runner)
         return await self._restart(runner, "restarted by hand")
 
@@ -321,10 +333,5 @@ def _status_of(runner: ServiceRunner) -> ServiceStatus:
         cpu_percent=usage.cpu_percent,
         cpu_seconds=usage.cpu_seconds,
         ports=list(usage.ports),
-        health_check_duration_s=_last_probe_s(runner),
+        health_check_duration_s=runner.probe.last_duration_s if runner.probe is not None else None,
     )
-
-
-def _last_probe_s(runner: ServiceRunner) -> float | None:
-    last = runner.probe.last if runner.probe is not None else None
-    return round(last.duration_s, 6) if last is not None else None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 import anyio
 import httpx
@@ -23,11 +22,9 @@ from anyio.abc import TaskGroup
 from orchestrator.config.spec import HealthAction, HealthSpec
 from orchestrator.core.events import EventLog
 from orchestrator.core.machine import Unhealthy
+from orchestrator.core.runner import ServiceRunner
 from orchestrator.health.verdict import Health, HealthTracker, ProbeResult
 from orchestrator.platform import Child
-
-if TYPE_CHECKING:
-    from orchestrator.core.runner import ServiceRunner
 
 __all__ = ["Prober", "ServiceProbe", "describe_http_error", "format_seconds", "probe_once"]
 
@@ -89,6 +86,10 @@ class ServiceProbe:
     def detail(self) -> str | None:
         """The last failed probe's error while the current child has not answered since; else None."""
         return self.tracker.last_error if self.tracker is not None else None
+
+    @property
+    def last_duration_s(self) -> float | None:
+        return round(self.last.duration_s, 6) if self.last is not None else None
 
     def start(self, child: Child, tg: TaskGroup) -> None:
         if self.runner.spec.health is not None:

@@ -28,15 +28,12 @@ from orchestrator.logs.files import (
     rotated_paths,
     shift_backups,
 )
-from orchestrator.logs.pump import ByteSource, ReceiveStreamSource, enlarge_pipe, enlarge_stream_pipe, pump
+from orchestrator.logs.pump import ReceiveStreamSource, pump
 
 __all__ = [
-    "ByteSource",
     "ErrorCallback",
     "LogSink",
     "ReceiveStreamSource",
-    "enlarge_pipe",
-    "enlarge_stream_pipe",
     "pump",
 ]
 

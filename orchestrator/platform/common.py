@@ -7,9 +7,11 @@ import os
 
 import psutil
 
-from orchestrator.core.statefile import RUN_MARKER
+__all__ = ["RUN_MARKER", "marked_processes"]
 
-__all__ = ["marked_processes"]
+# Every child gets this variable, and its descendants inherit it: the next run finds what a hard death
+# left behind even when it changed its process group or session (Jenkins' ProcessTreeKiller does the same).
+RUN_MARKER = "ORCHESTRATOR_RUN_ID"
 
 
 def marked_processes(run_id: str) -> list[psutil.Process]:

@@ -18,9 +18,9 @@ import anyio
 import psutil
 
 from orchestrator.errors import SpawnError
-from orchestrator.logs.pump import enlarge_pipe
-from orchestrator.platform import Child, LeftoverRecord
+from orchestrator.platform.base import Child, LeftoverRecord
 from orchestrator.platform.common import marked_processes
+from orchestrator.platform.pipes import enlarge_pipe
 
 if sys.platform == "win32":  # for mypy --platform win32 too: nothing below exists there
     raise ImportError("orchestrator.platform.posix is not for Windows")

@@ -12,23 +12,12 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from enum import StrEnum
 
 import anyio
 
+from orchestrator.platform.base import ControlSignal, SignalKind
+
 __all__ = ["ControlSignal", "SignalKind", "shutdown_signals"]
-
-
-class SignalKind(StrEnum):
-    SHUTDOWN = "shutdown"
-    RELOAD = "reload"
-
-
-@dataclass(frozen=True, slots=True)
-class ControlSignal:
-    name: str  # SIGTERM, SIGINT, SIGHUP, SIGBREAK, CTRL_CLOSE_EVENT, CTRL_SHUTDOWN_EVENT
-    kind: SignalKind
 
 
 _POSIX_KINDS = {"SIGINT": SignalKind.SHUTDOWN, "SIGTERM": SignalKind.SHUTDOWN, "SIGHUP": SignalKind.RELOAD}

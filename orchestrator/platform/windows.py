@@ -45,10 +45,11 @@ import psutil
 import structlog
 
 from orchestrator.errors import SpawnError
-from orchestrator.logs.sink import ByteSource
-from orchestrator.platform import Child, LeftoverRecord, winjob
+from orchestrator.platform import winjob
+from orchestrator.platform.base import Child, LeftoverRecord
 from orchestrator.platform.common import marked_processes
 from orchestrator.platform.wincommand import BatchArgumentError, batch_command_line, is_batch, resolve_program
+from orchestrator.types import ByteSource
 
 __all__ = ["WindowsChild", "WindowsPlatform"]
 

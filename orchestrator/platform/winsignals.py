@@ -34,7 +34,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from orchestrator.platform import winstructs as ws
-from orchestrator.platform.signals import ControlSignal, SignalKind
+from orchestrator.platform.base import ControlSignal, SignalKind
 
 __all__ = ["console_signals"]
 

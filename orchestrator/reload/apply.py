@@ -8,15 +8,12 @@ new runners, then the starts (each after its dependencies, through the Superviso
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
 
 from orchestrator.config.spec import Config
 from orchestrator.core.machine import IDLE_STATES, ProcessState
+from orchestrator.core.runner import ServiceRunner
+from orchestrator.core.supervisor import Supervisor
 from orchestrator.reload.plan import ReloadPlan, ServiceAction
-
-if TYPE_CHECKING:
-    from orchestrator.core.runner import ServiceRunner
-    from orchestrator.core.supervisor import Supervisor
 
 __all__ = ["apply_plan"]
 

@@ -11,7 +11,7 @@ import dataclasses
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import structlog
@@ -20,6 +20,8 @@ from orchestrator.config.envfile import env_fingerprint, read_env_file
 from orchestrator.config.loader import load_config
 from orchestrator.config.spec import Config, ServiceSpec
 from orchestrator.core.machine import ALIVE_STATES, ProcessState
+from orchestrator.core.runner import ServiceRunner
+from orchestrator.core.supervisor import Supervisor
 from orchestrator.errors import ConfigError, ConfigIssue
 from orchestrator.reload.apply import apply_plan
 from orchestrator.reload.plan import (
@@ -29,10 +31,6 @@ from orchestrator.reload.plan import (
     effective_config,
     plan_reload,
 )
-
-if TYPE_CHECKING:
-    from orchestrator.core.runner import ServiceRunner
-    from orchestrator.core.supervisor import Supervisor
 
 __all__ = ["AppliedCallback", "BeforeStopHook", "ReloadResult", "Reloader", "file_signature"]
 
@@ -76,7 +74,8 @@ class ReloadResult:
 
 
 class Reloader:
-    """Owned by the Supervisor (`supervisor.reloader`); every trigger ends in `reload_from_disk()`."""
+    """Reloads of one running Supervisor (built beside it by app.build_system); every trigger (SIGHUP,
+    the API, the file watcher) ends in `reload()`."""
 
     def __init__(self, supervisor: Supervisor) -> None:
         self._sup = supervisor
@@ -87,6 +86,13 @@ class Reloader:
         self._applied = anyio.Event()  # set (and replaced) at each applied reload: watch may turn on
 
     # -- triggers ------------------------------------------------------------------------------------
+    async def reload(self, new_config: Config | None = None, *, trigger: str = "api",
+                     dry_run: bool = False) -> ReloadResult:
+        """Apply a new config (None: re-read the config file). Never raises; see ReloadResult."""
+        if new_config is None:
+            return await self.reload_from_disk(trigger=trigger, dry_run=dry_run)
+        return await self.apply(new_config, trigger=trigger, dry_run=dry_run)
+
     async def reload_from_disk(self, *, trigger: str = "signal", dry_run: bool = False) -> ReloadResult:
         """Re-read the config file and apply it (or with `dry_run`, only plan it). Never raises."""
         return await self._detached(trigger, lambda: self._from_disk(trigger, dry_run))

@@ -23,14 +23,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from orchestrator.comfy.client import QueueCounts
 from tests.support.api import Served, serving
 from tests.support.comfy import comfy_service, control, free_port, raw_request, recorded_requests
-from tests.support.helpers import config, wait_for
+from tests.support.helpers import config, system_of, wait_for
 
 pytestmark = pytest.mark.anyio
 
 
 async def comfy_up(api: Served) -> None:
-    sup = api.sup
-    await wait_for(lambda: sup.comfy.sample.reachable and sup.status("comfyui").state == "running", 10, "ComfyUI up")
+    sup, comfy = api.sup, system_of(api.sup).comfy
+    await wait_for(lambda: comfy.sample.reachable and sup.status("comfyui").state == "running", 10, "ComfyUI up")
 
 
 async def test_status_while_up_and_after_a_stop(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ async def test_status_of_a_running_comfyui_that_refuses_connections(tmp_path: Pa
     async with serving(config(tmp_path, comfy_service(tmp_path, port))) as api:
         await comfy_up(api)
         await control(port, refuse=True)
-        await wait_for(lambda: not api.sup.comfy.sample.reachable, 5, "refusing")
+        await wait_for(lambda: not system_of(api.sup).comfy.sample.reachable, 5, "refusing")
         response = await api.client.get("/api/comfy/status")
         body = response.json()
         assert response.status_code == 200 and body["state"] == "running" and body["reachable"] is False
@@ -147,12 +147,12 @@ async def test_proxy_answers_504_when_comfyui_hangs_and_502_when_nothing_listens
         assert hung.json() == {"error": f"ComfyUI at http://127.0.0.1:{port} did not answer in time: "
                                         "timeout after 0.5s"}
         await control(port, hang=False, refuse=True)
-        await wait_for(lambda: not api.sup.comfy.sample.reachable, 5, "refusing")
+        await wait_for(lambda: not system_of(api.sup).comfy.sample.reachable, 5, "refusing")
         down = await api.client.post("/api/comfy/prompt", json={"prompt": {}}, headers=api.auth)
         assert down.status_code == 502
         assert down.json() == {"error": f"ComfyUI at http://127.0.0.1:{port} cannot be reached: "
                                         "connection refused"}
-        calls = api.sup.comfy.proxy_calls
+        calls = system_of(api.sup).comfy.proxy_calls
         assert calls[("/queue", "504")] == 1 and calls[("/prompt", "502")] == 1
 
 
@@ -213,7 +213,7 @@ async def test_metrics_after_a_scrape_come_from_the_sample_and_the_proxy_counter
     async with serving(config(tmp_path, comfy_service(tmp_path, port))) as api:
         await comfy_up(api)
         await control(port, queue={"running": 1, "pending": 2})
-        await wait_for(lambda: api.sup.comfy.sample.queue == QueueCounts(1, 2), 5, "the queue sampled")
+        await wait_for(lambda: system_of(api.sup).comfy.sample.queue == QueueCounts(1, 2), 5, "the queue sampled")
         await api.client.post("/api/comfy/prompt", json={"prompt": {}}, headers=api.auth)
         await api.client.get("/api/comfy/history/3f1c9a7e-1d2b-4c5e-8f00-1234567890ab")
         await api.client.get("/api/comfy/3f1c9a7e-1d2b")

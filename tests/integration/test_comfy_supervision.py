@@ -15,13 +15,13 @@ from orchestrator.comfy.model import MANAGER_RESTART, ComfyUI
 from orchestrator.core.supervisor import Supervisor
 from orchestrator.health.probe import ServiceProbe
 from tests.support.comfy import comfy_service, control, free_port, get, supervising
-from tests.support.helpers import config, wait_for
+from tests.support.helpers import config, system_of, wait_for
 
 pytestmark = pytest.mark.anyio
 
 
 def comfy_of(sup: Supervisor) -> ComfyUI:
-    return sup.comfy
+    return system_of(sup).comfy
 
 
 async def up(sup: Supervisor) -> int:
@@ -229,7 +229,7 @@ async def test_a_reload_that_restarts_comfyui_drains_its_queue_first(tmp_path: P
         await control(port, queue={"running": 1, "pending": 0})
         changed = dataclasses.replace(svc, env={"NEW_SETTING": "1"})  # env: a restart
         async with anyio.create_task_group() as tg:
-            tg.start_soon(sup.reload, config(tmp_path, changed))
+            tg.start_soon(system_of(sup).reloader.reload, config(tmp_path, changed))
             await wait_for(lambda: sup.status("comfyui").state == "draining", 5, "draining")
             assert sup.status("comfyui").pid == old
             await control(port, queue={"running": 0, "pending": 0})
@@ -245,7 +245,7 @@ async def test_comfy_added_by_a_reload_gives_the_child_the_manager_session(tmp_p
     async with supervising(config(tmp_path, plain)) as sup:
         await wait_for(lambda: sup.status("comfyui").state == "running", 10, "running")
         assert comfy_of(sup).runner is None
-        result = await sup.reload(config(tmp_path, comfy_service(tmp_path, port)))
+        result = await system_of(sup).reloader.reload(config(tmp_path, comfy_service(tmp_path, port)))
         assert result.ok, result.describe()
         pid = await up(sup)
         await get(port, "/manager/reboot")

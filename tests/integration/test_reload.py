@@ -16,7 +16,7 @@ import yaml
 from orchestrator.config.loader import load_config
 from orchestrator.core.supervisor import Supervisor
 from orchestrator.reload.plan import ServiceAction
-from tests.support.helpers import child, free_port, read_file, wait_for
+from tests.support.helpers import child, free_port, make_system, read_file, system_of, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -39,9 +39,10 @@ def write_config(path: Path, services: dict[str, Any], **top: Any) -> str:
 
 @asynccontextmanager
 async def running(path: Path) -> AsyncIterator[Supervisor]:
-    sup = Supervisor(load_config(path))
+    system = make_system(load_config(path))
+    sup = system.supervisor
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(system.run)
         try:
             await wait_for(lambda: all(s.state == "running" for s in sup.statuses()), 10, "all running")
             yield sup
@@ -69,7 +70,7 @@ async def test_env_change_restarts_only_that_service(tmp_path: Path) -> None:
         await all_running(sup, "a", "b")
         before = pids(sup)
         write_config(path, {"a": svc("COLOR", env={"COLOR": "blue"}), "b": svc(tick=0.05)})
-        result = await sup.reload()
+        result = await system_of(sup).reloader.reload()
         assert result.ok, result.describe()
         assert result.plan is not None and result.plan.service("a").describe() == "a: restart (env changed: COLOR)"
         await all_running(sup, "a")
@@ -98,7 +99,7 @@ async def test_supervision_change_updates_in_place_with_the_same_pid(tmp_path: P
         before = pids(sup)
         write_config(path, {"a": svc(health={**health, "grace": "10m"}, restart={"attempts": 7, "cooldown": 0}),
                             "b": svc()})
-        result = await sup.reload()
+        result = await system_of(sup).reloader.reload()
         assert result.ok, result.describe()
         assert result.plan is not None
         assert result.plan.service("a").describe() == "a: update (restart changed: attempts; health changed: grace)"
@@ -121,7 +122,7 @@ async def test_added_service_starts_after_its_new_dependency_and_removed_one_lea
         assert len(tree) == 2
         before = pids(sup)
         write_config(path, {"a": svc(), "web": svc(depends_on=["db"]), "db": svc(start_period="300ms")})
-        result = await sup.reload()
+        result = await system_of(sup).reloader.reload()
         assert result.ok, result.describe()
         assert result.plan is not None
         assert result.plan.describe().splitlines()[:4] == ["gone: remove", "a: keep", "web: add", "db: add"]
@@ -142,7 +143,7 @@ async def test_invalid_edit_changes_nothing_and_reports_line_and_key(tmp_path: P
         before, config = pids(sup), sup.config
         text = write_config(path, {"a": svc(restart={"cooldown": "soon"}), "c": svc()})
         line = next(i for i, t in enumerate(text.splitlines(), 1) if "cooldown: soon" in t)
-        result = await sup.reload()
+        result = await system_of(sup).reloader.reload()
         assert not result.ok and result.plan is None
         assert [(e.line, e.key_path) for e in result.errors] == [(line, "services.a.restart.cooldown")]
         assert f"{path}:{line}: services.a.restart.cooldown:" in result.describe()
@@ -158,10 +159,10 @@ async def test_env_file_content_change_restarts_its_service(tmp_path: Path) -> N
     write_config(path, {"a": svc("API_KEY", env_file=".env.local"), "b": svc()})
     async with running(path) as sup:
         before = pids(sup)
-        nothing = await sup.reload()
+        nothing = await system_of(sup).reloader.reload()
         assert nothing.plan is not None and not nothing.plan.changes_anything and pids(sup) == before
         env_file.write_text("API_KEY=two\nMODE=x\n")
-        result = await sup.reload()
+        result = await system_of(sup).reloader.reload()
         assert result.plan is not None
         assert result.plan.service("a").describe() == "a: restart (env_file changed: API_KEY)"
         await all_running(sup, "a")
@@ -178,7 +179,7 @@ async def test_logs_change_reopens_at_the_new_dir_without_a_restart(tmp_path: Pa
         await wait_for(lambda: "tick 2" in read_file(old_log))
         before = pids(sup)
         write_config(path, {"a": svc(tick=0.02)}, logs={"dir": "logs2", "max_size": "1MB"})
-        result = await sup.reload()
+        result = await system_of(sup).reloader.reload()
         assert result.ok and result.plan is not None
         assert [g.describe() for g in result.plan.globals] == ["logs: applied in place (changed: dir, max_size)"]
         await wait_for(lambda: "tick" in read_file(new_log), what="ticks in the new dir")
@@ -209,7 +210,7 @@ async def test_two_quick_reloads_end_in_the_state_of_the_last_file(tmp_path: Pat
 
 
 async def _collect(sup: Supervisor, results: list[Any]) -> None:
-    results.append(await sup.reload())
+    results.append(await system_of(sup).reloader.reload())
 
 
 async def test_watch_applies_an_edit_and_ignores_a_half_written_file(tmp_path: Path) -> None:
@@ -239,14 +240,15 @@ async def test_watch_applies_an_edit_and_ignores_a_half_written_file(tmp_path: P
 async def test_dropped_dependency_releases_a_waiting_service(tmp_path: Path) -> None:
     path = tmp_path / "supervisor.yaml"
     write_config(path, {"slow": svc(start_period="30s"), "w": svc(depends_on=["slow"])})
-    sup = Supervisor(load_config(path))
+    system = make_system(load_config(path))
+    sup = system.supervisor
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(system.run)
         try:
             await wait_for(lambda: sup.status("w").waiting_for is not None and sup.status("slow").pid is not None)
             slow_pid = sup.status("slow").pid
             write_config(path, {"slow": svc(start_period="30s"), "w": svc()})
-            result = await sup.reload()
+            result = await system_of(sup).reloader.reload()
             assert result.plan is not None and result.plan.service("w").describe() == "w: update (depends_on changed)"
             await all_running(sup, "w")
             assert sup.status("slow").state == "starting" and sup.status("slow").pid == slow_pid
@@ -263,7 +265,7 @@ async def test_health_added_in_place_probes_the_running_child(tmp_path: Path) ->
         before = pids(sup)
         health = {"url": f"http://127.0.0.1:{port}/health", "every": "50ms", "grace": "10s"}
         write_config(path, {"web": {**server, "health": health}})
-        result = await sup.reload()
+        result = await system_of(sup).reloader.reload()
         assert result.plan is not None and result.plan.service("web").describe() == "web: update (health added)"
         await wait_for(lambda: sup.status("web").health == "healthy", what="the new probe's verdict")
         assert pids(sup) == before
@@ -275,7 +277,7 @@ async def test_a_service_that_cannot_start_makes_the_reload_fail_and_says_why(tm
     async with running(path) as sup:
         before = pids(sup)
         write_config(path, {"a": svc(), "broken": {"command": ["/nonexistent/program"]}})
-        result = await sup.reload()
+        result = await system_of(sup).reloader.reload()
         assert not result.ok and result.plan is not None and result.plan.names(ServiceAction.ADD) == ("broken",)
         assert len(result.failures) == 1 and result.failures[0].startswith("broken: ")
         assert "/nonexistent/program" in result.failures[0]

@@ -11,10 +11,9 @@ import pytest
 
 from orchestrator.app import run
 from orchestrator.config.loader import load_config
-from orchestrator.core.supervisor import Supervisor
 from tests.integration.test_reload import svc, write_config
 from tests.support.api import serving
-from tests.support.helpers import free_port, wait_for
+from tests.support.helpers import free_port, make_system, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -89,10 +88,11 @@ async def test_invalid_file_answers_422_with_line_and_key_and_changes_nothing(tm
 async def test_listen_change_rebinds_after_answering_and_token_change_swaps_without_a_gap(tmp_path: Path) -> None:
     path = tmp_path / "supervisor.yaml"
     write_config(path, {"a": svc()}, api={"listen": "127.0.0.1:0", "token": "tok-one"})
-    sup = Supervisor(load_config(path))
+    system = make_system(load_config(path))
+    sup = system.supervisor
     urls: list[str] = []
     async with anyio.create_task_group() as tg:
-        tg.start_soon(lambda: run(sup.config, supervisor=sup, announce=urls.append))
+        tg.start_soon(lambda: run(sup.config, system=system, announce=urls.append))
         try:
             await wait_for(lambda: bool(urls), what="the API")
             first, port = urls[0], free_port()
@@ -130,14 +130,15 @@ async def test_listen_change_rebinds_after_answering_and_token_change_swaps_with
 async def test_a_listen_that_cannot_be_served_keeps_the_old_server(tmp_path: Path, api: dict[str, str]) -> None:
     path = tmp_path / "supervisor.yaml"
     write_config(path, {"a": svc()}, api={"listen": "127.0.0.1:0", "token": "tok"})
-    sup = Supervisor(load_config(path))
+    system = make_system(load_config(path))
+    sup = system.supervisor
     urls: list[str] = []
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         taken = f"127.0.0.1:{holder.getsockname()[1]}"
         async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: run(sup.config, supervisor=sup, announce=urls.append))
+            tg.start_soon(lambda: run(sup.config, system=system, announce=urls.append))
             try:
                 await wait_for(lambda: bool(urls), what="the API")
                 write_config(path, {"a": svc()}, api={k: v.replace("TAKEN", taken) for k, v in api.items()})

@@ -18,6 +18,7 @@ from orchestrator.app import build_api_server, open_api_socket
 from orchestrator.config.spec import ApiSpec, Config
 from orchestrator.core.supervisor import Supervisor
 from orchestrator.logs.follow import Followers
+from tests.support.helpers import make_system
 
 
 @dataclass
@@ -50,11 +51,12 @@ async def serving(
     if cfg.api.port != 0:
         cfg = with_api(cfg, host=cfg.api.host, token=cfg.api.token)
     sock = open_api_socket(cfg)
-    sup = Supervisor(cfg)
+    system = make_system(cfg)
+    sup = system.supervisor
     followers = Followers()
-    server = build_api_server(cfg, sup, sock, routes=routes, collectors=collectors, followers=followers)
+    server = build_api_server(cfg, system, sock, routes=routes, collectors=collectors, followers=followers)
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(system.run)
         url = await tg.start(server.serve_in_group)
         token = read_token(cfg.api, cfg.state_dir)
         assert token

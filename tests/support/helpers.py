@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import anyio
 import pytest
 
+from orchestrator.app import System, build_system
 from orchestrator.config.spec import Config, LogSpec, RestartPolicy, RestartSpec, ServiceSpec, StopSpec
 from orchestrator.core.supervisor import Supervisor
 
@@ -66,12 +68,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_SYSTEMS: weakref.WeakKeyDictionary[Supervisor, System] = weakref.WeakKeyDictionary()
+
+
+def make_system(cfg: Config, **kw: Any) -> System:
+    """The whole program but the API (app.build_system), remembered for system_of()."""
+    system = build_system(cfg, **kw)
+    _SYSTEMS[system.supervisor] = system
+    return system
+
+
+def system_of(sup: Supervisor) -> System:
+    """The parts plugged into a supervisor made by make_system (its reloader, ComfyUI, probes)."""
+    return _SYSTEMS[sup]
+
+
 @asynccontextmanager
 async def supervising(cfg: Config, **kw: Any) -> AsyncIterator[Supervisor]:
-    """A running Supervisor for the block; shut down (every child gone) when it ends."""
-    sup = Supervisor(cfg, **kw)
+    """A running Supervisor (with everything app.build_system plugs in) for the block; shut down (every
+    child gone) when it ends."""
+    system = make_system(cfg, **kw)
+    sup = system.supervisor
     async with anyio.create_task_group() as tg:
-        await tg.start(sup.run)
+        await tg.start(system.run)
         try:
             yield sup
         finally:

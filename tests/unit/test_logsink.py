@@ -14,7 +14,8 @@ import pytest
 
 from orchestrator.config.spec import LogSpec
 from orchestrator.logs.files import open_append, shift_backups
-from orchestrator.logs.sink import LogSink, ReceiveStreamSource, enlarge_pipe, enlarge_stream_pipe, pump
+from orchestrator.logs.sink import LogSink, ReceiveStreamSource, pump
+from orchestrator.platform.pipes import enlarge_pipe, enlarge_stream_pipe
 
 
 class Recorder:
