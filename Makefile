@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check orchestrator tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --platform win32 orchestrator
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) bench/log_throughput.py

@@ -1,7 +1,9 @@
 """Everything that differs between POSIX and Windows sits behind this package.
 
 `current()` returns the implementation for this OS; the rest of the code base never tests
-`sys.platform` itself.
+`sys.platform` itself. base.py holds the shapes (Child, Platform, ControlSignal), posix.py and
+windows.py (with winjob, winsignals, winstructs, wincommand) implement them.
+May import: errors, types only: it is the bottom layer but those two.
 """
 
 from __future__ import annotations

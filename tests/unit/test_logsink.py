@@ -460,8 +460,12 @@ def test_enlarge_pipe() -> None:
 async def test_enlarge_stream_pipe_of_an_anyio_process() -> None:
     # Guards the asyncio internals enlarge_stream_pipe relies on: an anyio upgrade that moves them fails here.
     with anyio.fail_after(10):
-        async with await anyio.open_process([sys.executable, "-c", "print('hi')"]) as proc:
+        # The child waits for its stdin to close: a child that had already exited could have its pipe's
+        # transport closed by the loop before the call (a race seen under load).
+        async with await anyio.open_process([sys.executable, "-c", "import sys; sys.stdin.read()"]) as proc:
             assert enlarge_stream_pipe(proc.stdout) == 1 << 20
+            assert proc.stdin is not None
+            await proc.stdin.aclose()
             await proc.wait()
     assert enlarge_stream_pipe(object()) is None
 
