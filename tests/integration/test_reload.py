@@ -78,7 +78,8 @@ async def test_env_change_restarts_only_that_service(tmp_path: Path) -> None:
         assert after["b"] == before["b"] and after["a"] != before["a"]
         assert not psutil.pid_exists(before["a"] or 0)
         assert result.outcomes["a"] == f"restarted (pid {before['a']} -> {after['a']})"
-        assert "COLOR=blue" in read_file(tmp_path / "logs" / "a-stdout.log")
+        # "running" comes after start_period (100 ms); a child slow to start under load prints later.
+        await wait_for(lambda: "COLOR=blue" in read_file(tmp_path / "logs" / "a-stdout.log"), what="the new env")
         assert sup.runner("a").spec.env == {"COLOR": "blue"}
         assert {"reload_planned", "reload_service", "reload"} <= set(kinds(sup))
         assert all("blue" not in str(e.to_dict()) for e in sup.events.since(0))
@@ -167,7 +168,7 @@ async def test_env_file_content_change_restarts_its_service(tmp_path: Path) -> N
         assert result.plan.service("a").describe() == "a: restart (env_file changed: API_KEY)"
         await all_running(sup, "a")
         assert pids(sup)["b"] == before["b"] and pids(sup)["a"] != before["a"]
-        assert "API_KEY=two" in read_file(tmp_path / "logs" / "a-stdout.log")
+        await wait_for(lambda: "API_KEY=two" in read_file(tmp_path / "logs" / "a-stdout.log"), what="the new env_file")
         assert "two" not in result.describe() and "one" not in str(result.to_dict())
 
 
@@ -206,7 +207,8 @@ async def test_two_quick_reloads_end_in_the_state_of_the_last_file(tmp_path: Pat
         assert (first, second) == ("1 restart", "1 add, 1 restart")  # one after the other, each its file
         await all_running(sup, "a", "b")
         assert sup.runner("a").spec.env == {"V": "2"} and list(sup.runners) == ["a", "b"]
-        assert read_file(tmp_path / "logs" / "a-stdout.log").splitlines()[-2:] == ["V=2", "ready"]
+        await wait_for(lambda: read_file(tmp_path / "logs" / "a-stdout.log").splitlines()[-2:] == ["V=2", "ready"],
+                       what="the last child's output")
 
 
 async def _collect(sup: Supervisor, results: list[Any]) -> None:
