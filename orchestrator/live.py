@@ -1,0 +1,133 @@
+"""The dashboard's live feed: `GET /api/live`, Server-Sent Events pushed when the data changes.
+
+Rule: nothing ticks. A stream sleeps until the event ring records something (a state change, a
+restart, a health flip, a reload) or the history takes a point (every history.EVERY_S, with fresh
+CPU and memory figures); it then sends the new events, the new point and the status (the status
+is read from what the supervisor holds: a push never samples the machine). Quiet, it sends a
+comment every HEARTBEAT_S (15 s) so that proxies keep it open and a gone client is noticed.
+
+Messages (each `event: NAME`, `data: JSON`):
+- `history`: GET /api/history's body, once at the start;
+- `status`: GET /api/status's body plus `comfy` (queue and VRAM, or null);
+- `events`: `{events, last_id}` with `id: last_id`, so a reconnecting EventSource sends
+  Last-Event-ID and gets only what it missed;
+- `sample`: one new history point.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Protocol
+
+import anyio
+
+from orchestrator.events import SupervisorEvent
+from orchestrator.history import Sample, SampleListener
+
+__all__ = ["HEARTBEAT_S", "MAX_BACKLOG", "HistoryView", "LiveFeeds"]
+
+HEARTBEAT_S = 15.0
+MAX_BACKLOG = 200  # events sent to a new (or reconnecting) page at most; the ring may hold more
+_MAX_PENDING_SAMPLES = 8  # points queued for one slow stream; older ones are dropped (the page redraws anyway)
+
+
+class HistoryView(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def add_listener(self, fn: SampleListener) -> None: ...
+
+    def remove_listener(self, fn: SampleListener) -> None: ...
+
+
+class EventSource(Protocol):
+    @property
+    def last_id(self) -> int: ...
+
+    def since(self, event_id: int = 0) -> list[SupervisorEvent]: ...
+
+    def add_listener(self, fn: Callable[[SupervisorEvent], None]) -> None: ...
+
+    def remove_listener(self, fn: Callable[[SupervisorEvent], None]) -> None: ...
+
+
+def message(event: str, data: Mapping[str, Any], event_id: int | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+class LiveFeeds:
+    """Every open live stream, so that a server shutdown can end them all at once (`close_all`)."""
+
+    def __init__(self, events: EventSource, history: HistoryView, status: Callable[[], dict[str, Any]]) -> None:
+        self.events = events
+        self.history = history
+        self.status = status  # the status body (services, system, comfy), from cached figures
+        self._open: set[anyio.Event] = set()
+        self.closed = False
+
+    @property
+    def count(self) -> int:
+        return len(self._open)
+
+    def close_all(self) -> None:
+        self.closed = True
+        for wake in list(self._open):
+            wake.set()
+
+    async def stream(self, after_id: int | None) -> AsyncIterator[bytes]:
+        """The messages for one page; `after_id` is Last-Event-ID of a reconnecting EventSource."""
+        state = _Stream()
+        self.events.add_listener(state.on_event)
+        self.history.add_listener(state.on_sample)
+        self._open.add(state.wake)
+        try:
+            if after_id is None:
+                yield message("history", self.history.to_dict())
+            yield message("status", self.status())
+            if after_id is not None and after_id > self.events.last_id:
+                after_id = None  # ids from an earlier run of the supervisor: start over
+            last = self.events.last_id  # read with the backlog, no await between: nothing falls in between
+            backlog = [e.to_dict() for e in self.events.since(after_id or 0)[-MAX_BACKLOG:]]
+            yield message("events", {"events": backlog, "last_id": last}, event_id=last)
+            while not self.closed:
+                with anyio.move_on_after(HEARTBEAT_S):
+                    await state.wake.wait()
+                if self.closed:
+                    return
+                if not state.wake.is_set():
+                    yield b": keepalive\n\n"
+                    continue
+                self._open.discard(state.wake)
+                state.wake = anyio.Event()
+                self._open.add(state.wake)
+                chunks = [message("sample", s.to_dict()) for s in state.take_samples()]
+                events = self.events.since(last)
+                if events:
+                    last = events[-1].id
+                    chunks.append(message("events", {"events": [e.to_dict() for e in events], "last_id": last},
+                                          event_id=last))
+                chunks.append(message("status", self.status()))
+                yield b"".join(chunks)
+        finally:
+            self.events.remove_listener(state.on_event)
+            self.history.remove_listener(state.on_sample)
+            self._open.discard(state.wake)
+
+
+class _Stream:
+    def __init__(self) -> None:
+        self.wake = anyio.Event()
+        self._samples: list[Sample] = []
+
+    def on_event(self, event: SupervisorEvent) -> None:
+        self.wake.set()
+
+    def on_sample(self, sample: Sample) -> None:
+        self._samples.append(sample)
+        del self._samples[:-_MAX_PENDING_SAMPLES]
+        self.wake.set()
+
+    def take_samples(self) -> list[Sample]:
+        taken, self._samples = self._samples, []
+        return taken
