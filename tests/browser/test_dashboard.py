@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.config import load_config
+from orchestrator.config.loader import load_config
 from tests.browser.support import Browsed, browsing, need_browser
 from tests.integration.test_reload import svc, write_config
 from tests.support.api import Served, serving

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 import anyio
 
-from orchestrator.events import SupervisorEvent
-from orchestrator.history import Sample, SampleListener
+from orchestrator.core.events import SupervisorEvent
+from orchestrator.core.history import Sample, SampleListener
 
 __all__ = ["HEARTBEAT_S", "MAX_BACKLOG", "HistoryView", "LiveFeeds"]
 

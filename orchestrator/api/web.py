@@ -28,7 +28,8 @@ HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", 
 
 
 def web_routes() -> list[BaseRoute]:
-    page = _Page({name: resources.files("orchestrator.web").joinpath(name).read_bytes() for name in FILES})
+    folder = resources.files("orchestrator").joinpath("web")
+    page = _Page({name: folder.joinpath(name).read_bytes() for name in FILES})
     return [Route("/", page.index, methods=["GET"]), Route("/web/{file}", page.asset, methods=["GET"])]
 
 
