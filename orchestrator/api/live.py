@@ -12,23 +12,32 @@ Messages (each `event: NAME`, `data: JSON`):
 - `events`: `{events, last_id}` with `id: last_id`, so a reconnecting EventSource sends
   Last-Event-ID and gets only what it missed;
 - `sample`: one new history point.
+
+A new stream costs one resource sample (shared with every other reader, so at most one per
+`status.every`); after that a page never makes the supervisor sample: the figures it shows move
+with the history's points.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
 
 from orchestrator.core.events import SupervisorEvent
 from orchestrator.core.history import Sample, SampleListener
+from orchestrator.api.protocols import SupervisorAPI
 
-__all__ = ["HEARTBEAT_S", "MAX_BACKLOG", "HistoryView", "LiveFeeds"]
+__all__ = ["HEARTBEAT_S", "MAX_BACKLOG", "HistoryView", "LiveFeeds", "live_routes", "status_body"]
 
 HEARTBEAT_S = 15.0
 MAX_BACKLOG = 200  # events sent to a new (or reconnecting) page at most; the ring may hold more
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _MAX_PENDING_SAMPLES = 8  # points queued for one slow stream; older ones are dropped (the page redraws anyway)
 
 
@@ -51,6 +60,12 @@ class EventSource(Protocol):
     def remove_listener(self, fn: Callable[[SupervisorEvent], None]) -> None: ...
 
 
+def status_body(sup: SupervisorAPI, comfy: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    """GET /api/status's body from the figures as they are (no sample is asked for), plus ComfyUI's queue/VRAM."""
+    services = [s.to_dict() for s in sup.statuses(sample=False)]
+    return {"services": services, "system": dict(sup.system_status()), "comfy": comfy()}
+
+
 def message(event: str, data: Mapping[str, Any], event_id: int | None = None) -> bytes:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
@@ -59,10 +74,12 @@ def message(event: str, data: Mapping[str, Any], event_id: int | None = None) ->
 class LiveFeeds:
     """Every open live stream, so that a server shutdown can end them all at once (`close_all`)."""
 
-    def __init__(self, events: EventSource, history: HistoryView, status: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, events: EventSource, history: HistoryView, status: Callable[[], dict[str, Any]],
+                 refresh: Callable[[], Awaitable[None]]) -> None:
         self.events = events
         self.history = history
         self.status = status  # the status body (services, system, comfy), from cached figures
+        self.refresh = refresh  # fresh figures for a page that just opened (shared: at most one per status.every)
         self._open: set[anyio.Event] = set()
         self.closed = False
 
@@ -82,6 +99,7 @@ class LiveFeeds:
         self.history.add_listener(state.on_sample)
         self._open.add(state.wake)
         try:
+            await self.refresh()
             if after_id is None:
                 yield message("history", self.history.to_dict())
             yield message("status", self.status())
@@ -131,3 +149,31 @@ class _Stream:
     def take_samples(self) -> list[Sample]:
         taken, self._samples = self._samples, []
         return taken
+
+
+def live_routes(feeds: LiveFeeds) -> list[BaseRoute]:
+    routes = _LiveRoutes(feeds)
+    return [Route("/api/live", routes.live, methods=["GET"]), Route("/api/history", routes.history, methods=["GET"])]
+
+
+class _LiveRoutes:
+    def __init__(self, feeds: LiveFeeds) -> None:
+        self.feeds = feeds
+
+    async def live(self, request: Request) -> Response:
+        """---
+        summary: The dashboard's live feed (text/event-stream) - history, status, events and samples as they change
+        description: Messages history (once), status, events (with id; send Last-Event-ID to resume) and
+          sample; a comment every 15 s while quiet. See docs/dashboard.md.
+        responses: {200: {description: text/event-stream}}
+        """
+        raw = request.headers.get("last-event-id", "")
+        after = int(raw) if raw.isdigit() else None
+        return StreamingResponse(self.feeds.stream(after), media_type="text/event-stream", headers=SSE_HEADERS)
+
+    async def history(self, request: Request) -> Response:
+        """---
+        summary: Each service's CPU and memory over the last 30 minutes (one point every 20 s), and ComfyUI's
+        responses: {200: {description: '{span_s, every_s, services: {name: {t, cpu_percent, rss_bytes}}, comfy}'}}
+        """
+        return JSONResponse(self.feeds.history.to_dict())

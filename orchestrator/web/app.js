@@ -190,6 +190,8 @@ function showPlan(plan) {
 }
 
 // ---- the services table -----------------------------------------------------------------------------
+const LIVE = new Set(["starting", "running", "stopping", "draining"]);
+const IDLE = new Set(["stopped", "exited", "fatal"]);
 const COLUMNS = ["name", "state", "health", "pid", "uptime", "restarts", "cpu", "memory", "ports",
                  "cpu-chart", "mem-chart", "reason", "actions"];
 
@@ -251,7 +253,9 @@ function applyStatus(s) {
   c.memory.textContent = alive ? bytes(s.rss_bytes) : "–";
   c.ports.textContent = (s.ports || []).join(", ") || "–";
   c.reason.textContent = s.waiting_for ? `waiting for ${s.waiting_for}` : s.reason;
-  c.buttons.drain.hidden = !(state.comfy && state.comfy.service === s.name);
+  c.buttons.drain.hidden = !(state.comfy && state.comfy.service === s.name) || !LIVE.has(s.state);
+  c.buttons.start.hidden = LIVE.has(s.state);  // only what can apply: start an idle one, stop a live one
+  c.buttons.stop.hidden = IDLE.has(s.state);
   tickUptime(row);
 }
 
@@ -317,17 +321,19 @@ function draw(svg, times, values, format) {
   const w = 120, h = 26;
   const line = svg.querySelector("polyline");
   const now = Date.now() / 1000;
+  // The last 30 minutes, or since the first point when the supervisor has not run that long yet.
+  const span = Math.min(SPAN_S, Math.max(10, now - (times.length ? times[0] : now)));
   const max = Math.max(1e-9, ...values.filter((v) => v !== null));
   const points = [];
   times.forEach((t, i) => {
     const v = values[i];
-    if (v === null || v === undefined || t < now - SPAN_S) return;
-    const x = w - ((now - t) / SPAN_S) * w;
+    if (v === null || v === undefined || t < now - span) return;
+    const x = w - ((now - t) / span) * w;
     points.push(`${x.toFixed(1)},${(h - 1 - (v / max) * (h - 2)).toFixed(1)}`);
   });
   line.setAttribute("points", points.join(" "));
   const last = values.length ? values[values.length - 1] : null;
-  svg.querySelector("title").textContent = last === null ? "no data yet" : `now ${format(last)}, max ${format(max)} (30 min)`;
+  svg.querySelector("title").textContent = last === null ? "no data yet" : `now ${format(last)}, max ${format(max)} (last ${duration(span)})`;
 }
 
 function drawCharts() {

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from orchestrator.config.loader import load_config
+from orchestrator.core.history import History
 from tests.browser.support import Browsed, browsing, need_browser
 from tests.integration.test_reload import svc, write_config
 from tests.support.api import Served, serving
@@ -56,13 +57,15 @@ async def test_page_lists_services_follows_a_log_and_shows_child_output_as_text(
 
     say = tmp_path / "say.txt"
     path = tmp_path / "supervisor.yaml"
+    batch = {"command": list(child("exit_with.py", 3)), "restart": {"policy": "never"}, "start_period": "50ms"}
     write_config(path, {"comfy-panel": echo(say, "panel ready", XSS, "err:a warning on stderr"),
-                        "ticker": svc(tick=0.5), "worker": svc()},
-                 api=API, checks={"disk": [{"path": str(tmp_path), "min_free": "1MB"}], "memory": {"max": 95}})
-    async with serving(load_config(path)) as api:
+                        "ticker": svc(tick=0.2), "worker": svc(), "batch": batch},
+                 api=API, status={"every": "200ms"}, checks={"disk": [{"path": str(tmp_path), "min_free": "1MB"}], "memory": {"max_percent": 95}})
+    async with serving(load_config(path), history=History(every_s=0.25)) as api:
         await running(api, "comfy-panel", "ticker", "worker")
+        await wait_for(lambda: api.sup.status("batch").state == "exited", what="batch exited")
         started = time.monotonic()
-        async with browsing(api.url) as b:
+        async with browsing(api.url, width=1500, height=820) as b:
             page = b.page
             for name in ("comfy-panel", "ticker", "worker"):
                 await expect(cell(b, name, "state")).to_have_text("running")
@@ -83,7 +86,9 @@ async def test_page_lists_services_follows_a_log_and_shows_child_output_as_text(
             await expect(page.locator("#events li").first).to_be_visible()
             paint = await page.evaluate(
                 "performance.getEntriesByName('first-contentful-paint').map(e => e.startTime)[0] ?? null")
-            await page.wait_for_timeout(300)  # let the charts' first point settle for the picture
+            at_least = api.sup.history.points("ticker") + 16  # charts with a few points, for the picture
+            await wait_for(lambda: api.sup.history.points("ticker") >= at_least, what="history points")
+            await expect(cell(b, "batch", "state")).to_have_text("exited")
             shot = tmp_path / "dashboard.png"
             await page.screenshot(path=str(shot), full_page=True)
             if os.environ.get(SCREENSHOT_ENV):
