@@ -127,7 +127,7 @@ async def test_live_pushes_each_history_point_and_ends_when_the_server_stops(tmp
                 assert set(sample) == {"t", "services", "comfy"} and set(sample["services"]["a"]) == {
                     "cpu_percent", "rss_bytes"}
                 sampled.set()
-                async for _ in r.aiter_lines():  # until the server ends the stream
+                async for _ in sse.lines:  # until the server ends the stream
                     pass
             done.set()
 

@@ -7,7 +7,6 @@ tests skip on a developer machine and fail in CI (CI=true), so CI can never pass
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -62,9 +61,9 @@ async def browsing(url: str, *, width: int = 1400, height: int = 900) -> AsyncIt
             page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda exc: seen.errors.append(str(exc)))
 
-            def on_dialog(dialog: Any) -> None:
+            async def on_dialog(dialog: Any) -> None:  # Playwright awaits an async handler
                 seen.dialogs.append(dialog.message)
-                asyncio.ensure_future(dialog.dismiss())
+                await dialog.dismiss()
 
             page.on("dialog", on_dialog)
             await page.goto(url)

@@ -60,7 +60,8 @@ async def test_page_lists_services_follows_a_log_and_shows_child_output_as_text(
     batch = {"command": list(child("exit_with.py", 3)), "restart": {"policy": "never"}, "start_period": "50ms"}
     write_config(path, {"comfy-panel": echo(say, "panel ready", XSS, "err:a warning on stderr"),
                         "ticker": svc(tick=0.2), "worker": svc(), "batch": batch},
-                 api=API, status={"every": "200ms"}, checks={"disk": [{"path": str(tmp_path), "min_free": "1MB"}], "memory": {"max_percent": 95}})
+                 api=API, status={"every": "200ms"},
+                 checks={"disk": [{"path": str(tmp_path), "min_free": "1MB"}], "memory": {"max_percent": 95}})
     async with serving(load_config(path), history=History(every_s=0.25)) as api:
         await running(api, "comfy-panel", "ticker", "worker")
         await wait_for(lambda: api.sup.status("batch").state == "exited", what="batch exited")
