@@ -29,9 +29,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from orchestrator.api.protocols import SupervisorAPI
 from orchestrator.core.events import SupervisorEvent
 from orchestrator.core.history import Sample, SampleListener
-from orchestrator.api.protocols import SupervisorAPI
 
 __all__ = ["HEARTBEAT_S", "MAX_BACKLOG", "HistoryView", "LiveFeeds", "live_routes", "status_body"]
 
