@@ -107,12 +107,13 @@ class History:
 
 
 async def run_sampler(history: History, take: Callable[[], Awaitable[Sample]]) -> None:
-    """Forever: a point now, then one every `history.every_s` on a fixed schedule (no drift)."""
-    next_at = anyio.current_time()
+    """Forever: a point every `history.every_s` on a fixed schedule (no drift), the first one interval after
+    the start (the children have spawned by then, and a supervisor that runs for less samples nothing)."""
+    next_at = anyio.current_time() + history.every_s
     while True:
+        await anyio.sleep(max(0.0, next_at - anyio.current_time()))
         history.record(await take())
         next_at += history.every_s
         now = anyio.current_time()
         if next_at < now:  # a slow sample (a loaded machine): skip the missed points, do not catch up
             next_at = now + history.every_s
-        await anyio.sleep(next_at - now)
