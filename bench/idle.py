@@ -7,7 +7,11 @@ its CPU time (user + system, psutil) over that window and its RSS at the end are
 `--supervisord PATH`, supervisord runs the same two children at the same time (it has no health
 probes) and its figures are printed beside ours.
 
-    .venv/bin/python bench/idle.py [--duration 60] [--supervisord /tmp/sv/bin/supervisord]
+With `--page`, a second window of the same length follows with the dashboard open: three SSE
+clients stand in for the page (/api/live, and the log pane's stdout and stderr follows of one
+service) and read everything the supervisor pushes; the difference is what an open page costs.
+
+    .venv/bin/python bench/idle.py [--duration 60] [--supervisord /tmp/sv/bin/supervisord] [--page]
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -80,6 +85,25 @@ def wait_healthy(api: int, proc: subprocess.Popen[bytes], timeout: float = 60) -
     raise SystemExit("the children did not become healthy")
 
 
+def open_page(api: int) -> list[threading.Thread]:
+    """What the dashboard keeps open: the live feed and one service's two log follows (read to the end)."""
+    paths = ["/api/live", "/api/logs/web0?stream=stdout&follow=true", "/api/logs/web0?stream=stderr&follow=true"]
+
+    def read(path: str) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{api}", trust_env=False, timeout=None) as client:
+            try:
+                with client.stream("GET", path) as response:
+                    for _ in response.iter_bytes():
+                        pass
+            except httpx.HTTPError:
+                pass  # the supervisor stopped at the end of the run
+
+    threads = [threading.Thread(target=read, args=(p,), daemon=True) for p in paths]
+    for t in threads:
+        t.start()
+    return threads
+
+
 def cpu_s(proc: psutil.Process) -> float:
     times = proc.cpu_times()
     return times.user + times.system
@@ -89,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=60.0, help="idle seconds measured")
     parser.add_argument("--supervisord", help="a supervisord executable to measure beside ours")
+    parser.add_argument("--page", action="store_true", help="then a second window with the dashboard open")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="idle-") as tmp_name:
         tmp = Path(tmp_name)
@@ -104,6 +129,14 @@ def main() -> None:
             time.sleep(args.duration)
             rows = [(name, (cpu_s(p) - before[name]) * 60 / args.duration, p.memory_info().rss / 2**20)
                     for name, p in watched.items()]
+            if args.page:
+                open_page(api)
+                time.sleep(SETTLE_S)  # the page's first messages and its one sample are not idle cost
+                ours_proc = watched["orchestrator"]
+                start = cpu_s(ours_proc)
+                time.sleep(args.duration)
+                rows.append(("+ page open", (cpu_s(ours_proc) - start) * 60 / args.duration,
+                             ours_proc.memory_info().rss / 2**20))
         finally:
             for proc in procs.values():
                 proc.send_signal(signal.SIGTERM)

@@ -27,9 +27,12 @@ from starlette.routing import BaseRoute
 from orchestrator.api.app import create_app
 from orchestrator.api.auth import AccessPolicy
 from orchestrator.api.listener import ApiListener
+from orchestrator.api.live import LiveFeeds, live_routes, status_body
 from orchestrator.api.metrics import build_registry
 from orchestrator.api.server import ApiServer, bind_socket
 from orchestrator.api.token import ensure_token
+from orchestrator.api.web import web_routes
+from orchestrator.comfy.live import comfy_point, comfy_summary
 from orchestrator.comfy.metrics import ComfyCollector
 from orchestrator.comfy.model import ComfyUI
 from orchestrator.comfy.routes import comfy_routes
@@ -143,13 +146,17 @@ def build_api_server(
     port = sock.getsockname()[1]  # the real one when api.listen asked for port 0
     followers = Followers() if followers is None else followers
     sup = system.supervisor
-    routes = [*reload_routes(system.reloader), *comfy_routes(system.comfy, sup.status), *routes]
+    sup.history_comfy = partial(comfy_point, system.comfy)
+    live = LiveFeeds(sup.events, sup.history, partial(status_body, sup, partial(comfy_summary, system.comfy)),
+                     sup.resources.refresh)
+    routes = [*web_routes(), *live_routes(live), *reload_routes(system.reloader),
+              *comfy_routes(system.comfy, sup.status), *routes]
     registry = build_registry(sup, extra=[ComfyCollector(system.comfy), *collectors])
     app = create_app(
         sup, registry, access=AccessPolicy.for_listener(config.api.host, port, token),
         followers=followers, routes=routes,
     )
-    return ApiServer(app, sock, on_stop=[followers.close_all])
+    return ApiServer(app, sock, on_stop=[followers.close_all, live.close_all])
 
 
 async def _supervise(system: System, api: ApiListener, *, task_status: TaskStatus[None]) -> None:

@@ -55,7 +55,9 @@ class SupervisorAPI(Protocol):
 
     def status(self, name: str) -> ServiceStatus: ...
 
-    def statuses(self) -> list[ServiceStatus]: ...
+    def statuses(self, *, sample: bool = True) -> list[ServiceStatus]:
+        """`sample=False`: do not ask for fresher resource figures (a reader that must cost nothing)."""
+        ...
 
     def system_status(self) -> Mapping[str, Any]:
         """The system checks (disk, memory) with their current values; JSON-ready."""

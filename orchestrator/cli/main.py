@@ -15,6 +15,7 @@ import anyio
 from orchestrator import __version__
 from orchestrator.cli.control import add_control_parsers
 from orchestrator.cli.reload import add_reload_parser, check_diff
+from orchestrator.cli.token import add_token_parser
 from orchestrator.config.loader import default_config_path, load_config
 from orchestrator.config.spec import Config
 from orchestrator.errors import ConfigError, OrchestratorError
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_service_parser(sub, common, _load)
     add_control_parsers(sub, common, _load)
     add_reload_parser(sub, common, _load)
+    add_token_parser(sub, common, _load)
     return parser
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ class EventLog:
     def __init__(self, maxlen: int = 1000) -> None:
         self._ring: deque[SupervisorEvent] = deque(maxlen=maxlen)
         self._next_id = 1
+        self._listeners: list[Callable[[SupervisorEvent], None]] = []
 
     def record(
         self, kind: str, message: str, *, service: str | None = None, level: str = "info", **fields: Any
@@ -47,7 +48,17 @@ class EventLog:
         self._next_id += 1
         self._ring.append(event)
         _log.log(_LEVELS.get(level, 20), kind, service=service, message=message, **fields)
+        for fn in list(self._listeners):
+            fn(event)
         return event
+
+    def add_listener(self, fn: Callable[[SupervisorEvent], None]) -> None:
+        """`fn` gets every event recorded from now on, synchronously (the dashboard's live feed); it must not block."""
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[SupervisorEvent], None]) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
 
     def since(self, event_id: int = 0) -> list[SupervisorEvent]:
         return [e for e in self._ring if e.id > event_id]

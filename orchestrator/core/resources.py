@@ -3,7 +3,8 @@
 Sampling walks every process on the machine once (psutil), so it is done on demand and at most once
 per `status.every` (default 5 s), in a worker thread, shared by every reader: a status read marks
 the figures wanted when they are older than that, `refresh()` brings them up to date for a reader
-that can wait (the API, a metrics scrape), and an idle supervisor samples nothing at all.
+that can wait (the API, a metrics scrape), and an idle supervisor samples only for the dashboard's
+history (core/history.py: once every 20 s).
 The figures are stored on each runner (`runner.usage`) with the pid they were taken for.
 """
 

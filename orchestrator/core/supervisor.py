@@ -8,6 +8,7 @@ this package imports nothing above it.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -17,6 +18,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from orchestrator.config.spec import Config, DependencyCondition, ServiceSpec
 from orchestrator.core.events import EventLog
+from orchestrator.core.history import ComfyPoint, History, Sample, run_sampler
 from orchestrator.core.machine import ALIVE_STATES, IDLE_STATES, ProcessState, Restart, Start, Stop
 from orchestrator.core.resources import NO_USAGE, ResourceMonitor
 from orchestrator.core.runner import GROUP_POLL_S, KILL_WAIT_S, PIPE_DRAIN_S, ServiceRunner
@@ -60,6 +62,7 @@ class Supervisor:
         platform: Platform | None = None,
         events: EventLog | None = None,
         environ: Mapping[str, str] | None = None,
+        history: History | None = None,
     ) -> None:
         self.config = config
         self.platform = platform or current()
@@ -80,6 +83,8 @@ class Supervisor:
         self.companions: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.drainer: Drainer | None = None
         self.system_report: SystemReport = _no_checks
+        self.history = history or History()  # the dashboard's charts: a point every history.every_s
+        self.history_comfy: Callable[[], ComfyPoint | None] = lambda: None  # ComfyUI's part (app.py plugs it)
         for spec in config.services.values():
             self.runners[spec.name] = self._make_runner(spec)
 
@@ -111,6 +116,7 @@ class Supervisor:
             tg.start_soon(self.resources.run)
             for companion in self.companions:
                 tg.start_soon(companion)
+            tg.start_soon(run_sampler, self.history, self._history_sample)
             for runner in self.runners.values():
                 tg.start_soon(self._run_runner, runner)
             for name, runner in self.runners.items():
@@ -184,9 +190,16 @@ class Supervisor:
         self.resources.want()
         return _status_of(runner)
 
-    def statuses(self) -> list[ServiceStatus]:
-        self.resources.want()
+    def statuses(self, *, sample: bool = True) -> list[ServiceStatus]:
+        """`sample=False`: the figures as they are, without asking for a fresher sample (the live feed)."""
+        if sample:
+            self.resources.want()
         return [_status_of(r) for r in self.runners.values()]
+
+    async def _history_sample(self) -> Sample:
+        await self.resources.refresh()  # shared with the status readers: at most one sample per status.every
+        services = {s.name: (s.cpu_percent, s.rss_bytes) for s in map(_status_of, self.runners.values())}
+        return Sample(time.time(), services, self.history_comfy())
 
     def system_status(self) -> dict[str, Any]:
         """The machine checks' last readings: {"disk": [...], "memory": {...} or None} (CheckStatus dicts)."""

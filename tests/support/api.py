@@ -16,6 +16,7 @@ from orchestrator.api.server import ApiServer
 from orchestrator.api.token import read_token
 from orchestrator.app import build_api_server, open_api_socket
 from orchestrator.config.spec import ApiSpec, Config
+from orchestrator.core.history import History
 from orchestrator.core.supervisor import Supervisor
 from orchestrator.logs.follow import Followers
 from tests.support.helpers import make_system
@@ -45,7 +46,8 @@ def with_api(cfg: Config, *, host: str = "127.0.0.1", token: str | None = None) 
 
 @asynccontextmanager
 async def serving(
-    cfg: Config, *, routes: Sequence[BaseRoute] = (), collectors: Sequence[Collector] = ()
+    cfg: Config, *, routes: Sequence[BaseRoute] = (), collectors: Sequence[Collector] = (),
+    history: History | None = None,
 ) -> AsyncIterator[Served]:
     """Supervisor and API running, as app.run wires them; on exit: shutdown, then the server stops."""
     if cfg.api.port != 0:
@@ -53,6 +55,8 @@ async def serving(
     sock = open_api_socket(cfg)
     system = make_system(cfg)
     sup = system.supervisor
+    if history is not None:
+        sup.history = history  # before run(): the sampler it starts uses this one
     followers = Followers()
     server = build_api_server(cfg, system, sock, routes=routes, collectors=collectors, followers=followers)
     async with anyio.create_task_group() as tg:
