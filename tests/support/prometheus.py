@@ -16,8 +16,8 @@ from typing import Any
 
 import anyio
 import httpx
-from anyio.abc import Process
 import pytest
+from anyio.abc import Process
 
 from tests.support.helpers import free_port, read_file
 
