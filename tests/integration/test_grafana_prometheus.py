@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,6 +164,12 @@ def test_dashboard_is_importable_and_serves_many_boxes() -> None:
     assert set(recorded) <= read, f"recording rules the dashboard does not use: {set(recorded) - read}"
     shown = read | set().union(*(metric_names(recorded[n]) for n in read & set(recorded)))
     assert shown >= SHOWN, f"not on the dashboard: {SHOWN - shown}"
+
+
+def test_recording_rules_compute_what_their_names_say() -> None:
+    args = ["test", "rules", "tests/promtool/recording_test.yml"]
+    out = subprocess.run([prometheus_binary("promtool"), *args], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, f"promtool {' '.join(args)}:\n{out.stdout}{out.stderr}"
 
 
 # ---- a real Prometheus over a real supervisor ----

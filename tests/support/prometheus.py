@@ -32,13 +32,14 @@ class PromQLError(AssertionError):
         super().__init__(f"{detail}\n  in: {expr}")
 
 
-def prometheus_binary() -> str:
-    """The server binary; skipped outside CI when missing, a failure in CI (CI=true)."""
-    path = shutil.which("prometheus")
+def prometheus_binary(name: str = "prometheus") -> str:
+    """A binary of Debian's package `prometheus` (the server, or `promtool`); skipped outside CI when missing,
+    a failure in CI (CI=true)."""
+    path = shutil.which(name)
     if path is None:
         if os.environ.get("CI"):
-            pytest.fail("the prometheus server is missing in CI: .ci/run installs the Debian package `prometheus`")
-        pytest.skip("the prometheus server is not installed (apt-get install prometheus); CI runs this test")
+            pytest.fail(f"{name} is missing in CI: .ci/run installs the Debian package `prometheus`")
+        pytest.skip(f"{name} is not installed (apt-get install prometheus); CI runs this test")
     return path
 
 
