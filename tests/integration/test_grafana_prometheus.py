@@ -23,10 +23,10 @@ import httpx
 import pytest
 import yaml
 
-from orchestrator.spec import ChecksSpec, Config, DiskCheckSpec, HealthSpec, MemoryCheckSpec
+from orchestrator.config.spec import ChecksSpec, Config, DiskCheckSpec, HealthSpec, MemoryCheckSpec
 from tests.support.api import Served, serving
 from tests.support.comfy import comfy_service, control
-from tests.support.helpers import child, config, free_port, service, wait_for
+from tests.support.helpers import child, config, free_port, service, system_of, wait_for
 from tests.support.prometheus import prometheus_binary, query, running_prometheus
 
 pytestmark = pytest.mark.anyio
@@ -236,7 +236,8 @@ async def test_every_dashboard_and_rule_expression_on_a_real_prometheus(tmp_path
     cfg, comfy_port = box(tmp_path)
     async with serving(cfg) as api:
         sup = api.sup
-        await wait_for(lambda: sup.comfy.sample.reachable, 10, "ComfyUI reachable")
+        comfy = system_of(sup).comfy
+        await wait_for(lambda: comfy.sample.reachable, 10, "ComfyUI reachable")
         await wait_for(lambda: sup.status("web").health == "healthy", 10, "web healthy")
         await wait_for(lambda: sup.status("broken").state == "fatal", 10, "broken fatal")
         await make_traffic(api, comfy_port)
