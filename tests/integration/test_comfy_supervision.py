@@ -177,8 +177,10 @@ async def healthy(sup: Supervisor) -> int:
 
 
 async def test_slow_probes_while_the_queue_runs_do_not_restart(tmp_path: Path) -> None:
+    # grace_s 30 in these tests: grace ends at the first answer, so it only covers the stand-in's start
+    # (with 0, a start slower than two 0.2 s probes under load became an unhealthy crash loop).
     port = free_port()
-    svc = comfy_service(tmp_path, port, every_s=0.1, timeout_s=0.2, failures=2, grace_s=0.0)
+    svc = comfy_service(tmp_path, port, every_s=0.1, timeout_s=0.2, failures=2, grace_s=30.0)
     async with supervising(config(tmp_path, svc)) as sup:
         pid = await healthy(sup)
         await control(port, queue={"running": 1, "pending": 0})
@@ -194,7 +196,7 @@ async def test_slow_probes_while_the_queue_runs_do_not_restart(tmp_path: Path) -
 
 async def test_slow_probes_count_once_the_busy_allowance_is_spent(tmp_path: Path) -> None:
     port = free_port()
-    svc = comfy_service(tmp_path, port, every_s=0.1, timeout_s=0.2, failures=2, grace_s=0.0, busy_timeout_s=0.8)
+    svc = comfy_service(tmp_path, port, every_s=0.1, timeout_s=0.2, failures=2, grace_s=30.0, busy_timeout_s=0.8)
     async with supervising(config(tmp_path, svc)) as sup:
         pid = await healthy(sup)
         await control(port, queue={"running": 1, "pending": 0})
@@ -209,7 +211,7 @@ async def test_slow_probes_count_once_the_busy_allowance_is_spent(tmp_path: Path
 
 async def test_a_refused_connection_counts_even_while_the_queue_runs(tmp_path: Path) -> None:
     port = free_port()
-    svc = comfy_service(tmp_path, port, every_s=0.1, timeout_s=0.5, failures=2, grace_s=0.0)
+    svc = comfy_service(tmp_path, port, every_s=0.1, timeout_s=0.5, failures=2, grace_s=30.0)
     async with supervising(config(tmp_path, svc)) as sup:
         pid = await healthy(sup)
         await control(port, queue={"running": 1, "pending": 3})
