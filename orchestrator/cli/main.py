@@ -17,6 +17,7 @@ from orchestrator.cli.control import add_control_parsers
 from orchestrator.cli.reload import add_reload_parser, check_diff
 from orchestrator.cli.token import add_token_parser
 from orchestrator.config.loader import default_config_path, load_config
+from orchestrator.config.redact import shown_command, shown_url
 from orchestrator.config.spec import Config
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.logs.setup import configure_logging
@@ -50,8 +51,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         return check_diff(args, _load)
     for spec in config.services.values():
         deps = ", ".join(f"{d.name}:{d.condition.value}" for d in spec.depends_on) or "-"
-        health = spec.health.url if spec.health else "-"
-        print(f"  {spec.name}: {' '.join(spec.command)}  [restart {spec.restart.policy.value}"
+        health = shown_url(spec.health.url) if spec.health else "-"  # no userinfo, no query: may be secret
+        print(f"  {spec.name}: {shown_command(spec.command)}  [restart {spec.restart.policy.value}"
               f" x{spec.restart.attempts}, depends_on {deps}, health {health}]")
     return EXIT_OK
 

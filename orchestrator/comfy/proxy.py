@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from orchestrator.comfy.client import describe_http_error
 from orchestrator.comfy.model import ComfyUI
+from orchestrator.config.redact import shown_url
 from orchestrator.errors import OrchestratorError
 
 __all__ = [
@@ -130,7 +131,7 @@ async def forward(request: Request, comfy: ComfyUI) -> Response:
         status = 504 if failure.kind == "timeout" else 502
         comfy.proxy_calls[(endpoint, str(status))] += 1
         what = "did not answer in time" if status == 504 else "cannot be reached"
-        return _error(status, f"ComfyUI at {spec.url} {what}: {failure.message}")
+        return _error(status, f"ComfyUI at {shown_url(spec.url)} {what}: {failure.message}")
     comfy.proxy_calls[(endpoint, str(response.status_code))] += 1
     headers = forwarded_response_headers(response.headers.multi_items())
     return StreamingResponse(_relay(response, endpoint), status_code=response.status_code, headers=dict(headers))

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from orchestrator.comfy.client import ComfyError, ComfySample
 from orchestrator.comfy.model import ComfyUI
 from orchestrator.comfy.proxy import forward
+from orchestrator.config.redact import shown_url
 from orchestrator.config.spec import ComfySpec
 from orchestrator.core.status import DRAINING, ServiceStatus
 
@@ -88,7 +89,7 @@ def _report(st: ServiceStatus, spec: ComfySpec, sample: ComfySample, models: lis
         "health": st.health,
         "pid": st.pid,
         "reason": st.reason,
-        "url": spec.url,
+        "url": shown_url(spec.url),  # userinfo and query hidden: either may carry a token
         "draining": draining,
         "reachable": up,
         "error": sample.error,

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from orchestrator.config.redact import Expanded
 from orchestrator.errors import ConfigIssue
 
 __all__ = ["KeyPath", "Parsed", "expand_vars", "format_path", "load_yaml"]
@@ -43,21 +44,28 @@ def format_path(path: KeyPath) -> str:
 
 
 def expand_vars(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
-    """Expand ${VAR}, ${VAR:-default} and $$; returns the text and one message per problem."""
+    """Expand ${VAR}, ${VAR:-default} and $$; returns the text and one message per problem.
+
+    Text that took anything from a ${...} comes back as an `Expanded` (it remembers the text as
+    written), so no message quotes it. Problems never quote the value either: a reference is named
+    by its variable when one can be read, else by its column in the value.
+    """
     problems: list[str] = []
+    names: list[str] = []
 
     def substitute(match: re.Match[str]) -> str:
         if match[1]:
             return "$"
         if match[3]:
-            problems.append("unterminated ${ (write $$ for a literal dollar)")
+            problems.append(f"unterminated ${{ at character {match.start() + 1} of the value"
+                            " (write $$ for a literal dollar)")
             return match[0]
         body = _VAR_BODY.fullmatch(match[2])
         if body is None:
-            problems.append(
-                f"bad variable reference ${{{match[2]}}}: expected ${{NAME}} or ${{NAME:-default}}"
-            )
+            problems.append(f"bad variable reference at character {match.start() + 1} of the value:"
+                            " expected ${NAME} or ${NAME:-default}")
             return match[0]
+        names.append(body[1])
         value = environ.get(body[1])
         if value is None or (value == "" and body[2] is not None):
             if body[2] is None:
@@ -66,7 +74,8 @@ def expand_vars(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
             return body[2]
         return value
 
-    return _VAR.sub(substitute, text), problems
+    expanded = _VAR.sub(substitute, text)
+    return (Expanded(expanded, text, names) if names else expanded), problems
 
 
 def load_yaml(text: str, file: str, environ: Mapping[str, str]) -> Parsed:
@@ -84,7 +93,7 @@ def load_yaml(text: str, file: str, environ: Mapping[str, str]) -> Parsed:
         problem = ", ".join(p for p in (exc.context, exc.problem) if p)
         return Parsed(None, {}, [ConfigIssue(file, line, "", f"invalid YAML: {problem}")])
     except yaml.YAMLError as exc:
-        return Parsed(None, {}, [ConfigIssue(file, None, "", f"invalid YAML: {exc}")])
+        return Parsed(None, {}, [ConfigIssue(file, None, "", f"invalid YAML: {type(exc).__name__}")])
     finally:
         loader.dispose()
 
@@ -118,7 +127,8 @@ class _Walker:
         try:
             value = self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            self.issue(node, path, f"invalid value: {getattr(exc, 'problem', None) or exc}")
+            # The problem only: str(exc) would quote the file's line, which may hold a secret.
+            self.issue(node, path, f"invalid value: {getattr(exc, 'problem', None) or type(exc).__name__}")
             return None
         if isinstance(value, datetime.date):
             return str(node.value)  # 2024-01-01 is a date to YAML but text to us (a version, say)

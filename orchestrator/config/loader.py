@@ -152,15 +152,15 @@ def _listen(value: Any) -> tuple[str, int]:
     expected = "expected HOST:PORT like 127.0.0.1:8765 or '[::1]:8765'"
     match = _LISTEN.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(f"{expected}, got {value!r}")
+        raise ValueError(f"{expected}, got {describe(value)}")
     host, port = (match[1], int(match[2])) if match[1] else (match[3], int(match[4]))
     if match[1]:
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise ValueError(f"{expected}, got {value!r} ({host!r} is not an IPv6 address)") from None
+            raise ValueError(f"{expected}, got {describe(value)} (not an IPv6 address)") from None
     if not 0 <= port <= 65535:  # 0: any free port (tests; the address is printed at start)
-        raise ValueError(f"{expected}, got {value!r} (the port must be from 0 to 65535)")
+        raise ValueError(f"{expected}, got {describe(value)} (the port must be from 0 to 65535)")
     return host, port
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from orchestrator.config.document import KeyPath, format_path
+from orchestrator.config.redact import Expanded, shown, shown_url
 from orchestrator.config.units import parse_duration, parse_size
 from orchestrator.errors import ConfigIssue
 
@@ -44,8 +45,13 @@ _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
-def describe(value: Any) -> str:
-    """The raw value as a message shows it: "got 'abc'", "got a list"."""
+def describe(value: Any, *, quote: bool = True) -> str:
+    """The raw value as a message shows it: "got 'abc'", "got a list".
+
+    Text from a ${VAR} is never quoted (redact.shown); with quote=False no text is (env values).
+    """
+    if isinstance(value, str) and not quote:
+        return "a string (not shown)"
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -54,7 +60,7 @@ def describe(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
-    return repr(value)
+    return shown(value)
 
 
 def as_str(value: Any) -> str:
@@ -132,14 +138,25 @@ def signal_name(value: Any) -> str:
 
 
 def http_url(value: Any) -> str:
+    """The URL, stripped; messages show it through shown_url (no userinfo, no query)."""
     text = as_str(value).strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http:// or https:// URL like http://127.0.0.1:8188, got {text!r}")
+    if isinstance(value, Expanded):
+        text = Expanded(text, value.template, value.names)  # keeps its taint for later messages
+    try:
+        parts = urlsplit(text)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"expected an http:// or https:// URL like http://127.0.0.1:8188, got {shown_url(text)!r}"
+        )
     try:
         parts.port  # noqa: B018 -- raises on a port that is not a number or out of range
     except ValueError:
-        raise ValueError(f"expected an http:// or https:// URL with a valid port, got {text!r}") from None
+        raise ValueError(
+            f"expected an http:// or https:// URL with a valid port, got {shown_url(text)!r}"
+        ) from None
     return text
 
 
@@ -186,7 +203,8 @@ class Reader:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.issue(path, f"expected a mapping with keys {', '.join(allowed)}, got {describe(value)}")
+            # Not quoted: a section written as one line of text (`env: "TOKEN=..."`) may hold a secret.
+            self.issue(path, f"expected a mapping with keys {', '.join(allowed)}, got {describe(value, quote=False)}")
             return None
         for key in value:
             if key not in allowed:

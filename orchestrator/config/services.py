@@ -22,6 +22,7 @@ from orchestrator.config.read import (
     resolve_path,
     signal_name,
 )
+from orchestrator.config.redact import Expanded
 from orchestrator.config.spec import (
     ComfySpec,
     Dependency,
@@ -126,12 +127,12 @@ def _command(r: Reader, raw: dict[str, Any], path: KeyPath) -> tuple[str, ...]:
     path, value = (*path, "command"), raw["command"]
     if isinstance(value, str):
         try:
-            argv = split_command(value)
+            argv = _split_keeping_templates(value)
         except ValueError as exc:
             r.issue(path, f"cannot split the command line: {exc}")
             return ()
     elif isinstance(value, list) and all(_is_word(item) for item in value):
-        argv = [str(item) for item in value]
+        argv = [item if isinstance(item, str) else str(item) for item in value]  # an Expanded stays one
     else:
         r.issue(
             path, f"expected a list of strings like [python, app.py] or a command line, got {describe(value)}"
@@ -141,6 +142,22 @@ def _command(r: Reader, raw: dict[str, Any], path: KeyPath) -> tuple[str, ...]:
         r.issue(path, "the command is empty: expected the program to run")
         return ()
     return tuple(argv)
+
+
+def _split_keeping_templates(command: str) -> list[str]:
+    """split_command, with each word that took text from a ${VAR} marked Expanded (as written), so that
+    `check` prints `--token ${HF_TOKEN}`, not the token."""
+    argv = split_command(command)
+    if not isinstance(command, Expanded):
+        return argv
+    try:
+        written = split_command(command.template)
+    except ValueError:  # the written form does not split alone (a quote inside a default): mark every word
+        written = []
+    if len(written) != len(argv):  # a variable expanded into several words: no word-by-word match
+        return [Expanded(word, "${...}", command.names) for word in argv]
+    pairs = zip(argv, written, strict=True)
+    return [Expanded(word, form, command.names) if word != form else word for word, form in pairs]
 
 
 def _is_word(item: Any) -> bool:
@@ -161,7 +178,7 @@ def _env(r: Reader, value: Any, path: KeyPath) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        r.issue(path, f"expected a mapping of NAME: value, got {describe(value)}")
+        r.issue(path, f"expected a mapping of NAME: value, got {describe(value, quote=False)}")
         return {}
     env: dict[str, str] = {}
     for key, item in value.items():
@@ -172,7 +189,7 @@ def _env(r: Reader, value: Any, path: KeyPath) -> dict[str, str]:
         elif isinstance(item, str | int | float) or item is None:
             env[key] = "" if item is None else str(item)
         else:
-            r.issue((*path, key), f"expected a string, number or true/false, got {describe(item)}")
+            r.issue((*path, key), f"expected a string, number or true/false, got {describe(item, quote=False)}")
     return env
 
 

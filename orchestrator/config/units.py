@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+from orchestrator.config.redact import Expanded, shown
+
 __all__ = ["parse_duration", "parse_size"]
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -35,7 +37,7 @@ def parse_size(value: object) -> int:
     expected = "expected a size like 512KB, 10MB or 1GB"
     size = _parse(value, _SIZE_UNITS, expected, default_unit="b")
     if size != int(size):
-        raise ValueError(f"{expected}, got {value!r} (not a whole number of bytes)")
+        raise ValueError(f"{expected}, got {shown(value)} (not a whole number of bytes)")
     return int(size)
 
 
@@ -44,19 +46,20 @@ def _parse(
 ) -> float:
     # bool is an int subclass: `true` is never a meaningful duration or size.
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{expected}, got {value!r}")
-    negative = f"{expected}, got {value!r} (must not be negative)"
+        raise ValueError(f"{expected}, got {shown(value)}")
+    negative = f"{expected}, got {shown(value)} (must not be negative)"
     if isinstance(value, str):
         match = _NUMBER_UNIT.fullmatch(value)
         if match is None:
-            raise ValueError(negative if value.strip().startswith("-") else f"{expected}, got {value!r}")
+            raise ValueError(negative if value.strip().startswith("-") else f"{expected}, got {shown(value)}")
         number, unit = float(match[1]), (match[2].lower() or default_unit)
         if unit not in units:
-            raise ValueError(f"{expected}, got {value!r} (unknown unit {match[2]!r})")
+            unit_text = "" if isinstance(value, Expanded) else f" {match[2]!r}"  # part of a ${VAR}'s text
+            raise ValueError(f"{expected}, got {shown(value)} (unknown unit{unit_text})")
     else:
         number, unit = float(value), default_unit
     if not math.isfinite(number):
-        raise ValueError(f"{expected}, got {value!r}")
+        raise ValueError(f"{expected}, got {shown(value)}")
     if number < 0:
         raise ValueError(negative)
     return number * units[unit]

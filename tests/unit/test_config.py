@@ -662,7 +662,7 @@ def test_unknown_key_without_a_close_match_lists_the_choices(tmp_path: Path) -> 
 def test_bad_variable_syntax(tmp_path: Path) -> None:
     issue = only_issue(tmp_path, "services:\n  a:\n    command: [x, '${1abc}', ok]\n")
     assert (issue.line, issue.key_path) == (3, "services.a.command[1]")
-    assert "bad variable reference ${1abc}" in issue.message
+    assert issue.message == "bad variable reference at character 1 of the value: expected ${NAME} or ${NAME:-default}"
 
 
 def test_unbalanced_quote_in_command_string(tmp_path: Path) -> None:
@@ -700,3 +700,49 @@ def test_command_strings_split_with_windows_rules_on_windows(
     text = "services:\n  a:\n    command: '\"C:\\Program Files\\x.exe\" --dir C:\\data\\'\n"
     config = load_config(write(tmp_path, text), {})
     assert config.services["a"].command == ("C:\\Program Files\\x.exe", "--dir", "C:\\data\\")
+
+
+# -- secrets: no message quotes a value from the environment, an env: value or a URL's credentials --------
+SECRET = "hunter2-xyz"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key_path", "message"),
+    [
+        ("services:\n  a:\n    command: [x]\n    env: 'SECRET_TOKEN=${S}'\n", "services.a.env",
+         "expected a mapping of NAME: value, got a string (not shown)"),
+        (f"services:\n  a:\n    command: [x]\n    env: 'SECRET_TOKEN={SECRET}'\n", "services.a.env",
+         "expected a mapping of NAME: value, got a string (not shown)"),
+        ("services:\n  a:\n    command: [x]\n    start_period: '${S}'\n", "services.a.start_period",
+         "expected a duration like 15s, 500ms, 5m or 1h, got the value of ${S} (not shown)"),
+        ("services:\n  a:\n    command: [x]\n    restart: {policy: 'x${S}'}\n", "services.a.restart.policy",
+         "expected one of always, on-failure, never, got the value of ${S} (not shown)"),
+        ("logs: {max_size: '10${S}'}\n", "logs.max_size",
+         "expected a size like 512KB, 10MB or 1GB, got the value of ${S} (not shown)"),
+        ("api: {listen: '${S}'}\n", "api.listen",
+         "expected HOST:PORT like 127.0.0.1:8765 or '[::1]:8765', got the value of ${S} (not shown)"),
+        (f"api: 'token: {SECRET}'\n", "api", "expected a mapping with keys listen, token, got a string (not shown)"),
+        (f"services:\n  a:\n    command: [x]\n    health: {{url: 'http://u:{SECRET}@h:99999/x?k={SECRET}#{SECRET}'}}\n",
+         "services.a.health.url",
+         "expected an http:// or https:// URL with a valid port, got 'http://***@h:99999/x?***#***'"),
+        ("services:\n  a:\n    command: [x]\n    comfy: {url: 'ftp://${S}@h/'}\n", "services.a.comfy.url",
+         "expected an http:// or https:// URL like http://127.0.0.1:8188, got 'ftp://***@h/'"),
+        (f"services:\n  a:\n    command: [x]\n    env: {{A: '{SECRET}${{ {SECRET}}}'}}\n", "services.a.env.A",
+         "bad variable reference at character 12 of the value: expected ${NAME} or ${NAME:-default}"),
+    ],
+)
+def test_messages_never_quote_an_env_value(tmp_path: Path, yaml_text: str, key_path: str, message: str) -> None:
+    issue = only_issue(tmp_path, yaml_text, {"S": SECRET})
+    assert (issue.key_path, issue.message) == (key_path, message)
+    assert "hunter" not in str(issue)
+
+
+def test_a_command_word_from_a_variable_keeps_its_written_form_for_display(tmp_path: Path) -> None:
+    from orchestrator.config.redact import shown_command
+
+    text = "services:\n  a: {command: [x, --token, '${S}']}\n  b: {command: 'x --token ${S} \"two words\"'}\n"
+    config = load_config(write(tmp_path, text), {"S": SECRET})
+    assert config.services["a"].command == ("x", "--token", SECRET)  # the child gets the value
+    assert shown_command(config.services["a"].command) == "x --token ${S}"
+    assert config.services["b"].command == ("x", "--token", SECRET, "two words")
+    assert shown_command(config.services["b"].command) == "x --token ${S} two words"

@@ -61,8 +61,38 @@ def test_later_definitions_win() -> None:
     ],
 )
 def test_errors_name_file_and_line(text: str, line: int, message: str) -> None:
-    with pytest.raises(ValueError, match=rf"^app\.env:{line}: {message}"):
+    with pytest.raises(ValueError, match=rf"^app\.env:{line}(:\d+)?: {message}"):
         parse_env_text(text, "app.env")
+
+
+SECRET = "hunter2-xyz"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # the issue's example: a YAML-style line
+        (f"A=1\nSECRET_TOKEN: {SECRET}\n", "app.env:2:13: expected KEY=VALUE (got a line with ':' and no '='), "
+                                           "key SECRET_TOKEN"),
+        (f"  export SECRET_TOKEN : {SECRET}\n", "app.env:1:23: expected KEY=VALUE (got a line with ':' and no '='), "
+                                              "key SECRET_TOKEN"),
+        # a line of one word names no key: the word may be the secret itself
+        (f"{SECRET}\n", "app.env:1: expected KEY=VALUE (got a line with no '=')"),
+        (f"{SECRET} {SECRET}\n", "app.env:1: expected KEY=VALUE (got a line of several words and no '=')"),
+        (f"9{SECRET}=x\n", "app.env:1: expected KEY=VALUE (got a line whose text before '=' is not a variable name)"),
+        # a stray character after the closing quote: where it is, never what
+        (f"TOKEN='{SECRET}'x\n", "app.env:1:20: unexpected text after the closing quote (expected nothing or a "
+                                "# comment), key TOKEN"),
+        (f'TOKEN="{SECRET}\nmore" {SECRET}\n', "app.env:2:7: unexpected text after the closing quote (expected "
+                                             "nothing or a # comment), key TOKEN"),
+        (f"TOKEN='{SECRET}\n", "app.env:1:7: unterminated ' quote (opened here), key TOKEN"),
+    ],
+)
+def test_errors_never_quote_the_line(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_env_text(text, "app.env")
+    assert str(caught.value) == message
+    assert SECRET not in str(caught.value) and "hunter" not in str(caught.value)
 
 
 def test_read_error_names_the_file(tmp_path: Path) -> None:
