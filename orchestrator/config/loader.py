@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from orchestrator.config.bounds import MAX_CONFIG_BYTES, size_problem
 from orchestrator.config.checks import check_services
 from orchestrator.config.document import KeyPath, load_yaml
 from orchestrator.config.read import (
@@ -77,8 +78,13 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     """Read and validate a config file; ConfigError lists every problem found."""
     path = Path(path).absolute()
     try:
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)  # no more than the bound: a 50 MB file is refused unread
+        too_big = size_problem(data)
+        if too_big is not None:
+            raise ConfigError([ConfigIssue(str(path), too_big[0], "", too_big[1])])
         # utf-8-sig: Notepad on Windows likes to start files with a byte-order mark.
-        text = path.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(

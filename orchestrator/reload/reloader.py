@@ -84,6 +84,8 @@ class Reloader:
         self.before_stop: list[BeforeStopHook] = []
         self._seen: FileSignature | None = file_signature(supervisor.config.path)
         self._applied = anyio.Event()  # set (and replaced) at each applied reload: watch may turn on
+        self._plan_cache: tuple[FileSignature, Config | ConfigError] | None = None
+        self.parsed_total = 0  # times the config file was parsed (plans reuse a parse of the same file)
 
     # -- triggers ------------------------------------------------------------------------------------
     async def reload(self, new_config: Config | None = None, *, trigger: str = "api",
@@ -156,11 +158,28 @@ class Reloader:
             path = self._sup.config.path
             if not dry_run:
                 self._seen = file_signature(path)
-            try:
-                new = await anyio.to_thread.run_sync(load_config, path, self._sup.environ)
-            except ConfigError as exc:
-                return self._invalid(exc.issues, trigger, dry_run)
-            return await self._apply(new, trigger, dry_run)
+            loaded = await (self._load_for_plan(path) if dry_run else self._load(path, file_signature(path)))
+            if isinstance(loaded, ConfigError):
+                return self._invalid(loaded.issues, trigger, dry_run)
+            return await self._apply(loaded, trigger, dry_run)
+
+    async def _load_for_plan(self, path: os.PathLike[str]) -> Config | ConfigError:
+        """The file parsed, or the parse of the same file before: `GET /api/reload/plan` is open without a
+        token on loopback, so a page or a loop asking it again and again must not cost a parse each time.
+        Keyed by (mtime_ns, size, inode); only plans use it, a real reload always reads the file."""
+        signature = file_signature(path)
+        if signature is not None and self._plan_cache is not None and self._plan_cache[0] == signature:
+            return self._plan_cache[1]
+        return await self._load(path, signature)
+
+    async def _load(self, path: os.PathLike[str], signature: FileSignature | None) -> Config | ConfigError:
+        self.parsed_total += 1
+        try:
+            loaded: Config | ConfigError = await anyio.to_thread.run_sync(load_config, path, self._sup.environ)
+        except ConfigError as exc:
+            loaded = exc
+        self._plan_cache = (signature, loaded) if signature is not None else None
+        return loaded
 
     def _invalid(self, issues: list[ConfigIssue], trigger: str, dry_run: bool) -> ReloadResult:
         result = ReloadResult(False, trigger, dry_run, errors=tuple(issues))

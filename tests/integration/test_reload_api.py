@@ -13,7 +13,7 @@ from orchestrator.app import run
 from orchestrator.config.loader import load_config
 from tests.integration.test_reload import svc, write_config
 from tests.support.api import serving
-from tests.support.helpers import free_port, make_system, wait_for
+from tests.support.helpers import free_port, make_system, system_of, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -63,6 +63,27 @@ async def test_plan_and_dry_run_change_nothing(tmp_path: Path) -> None:
         assert not [e for e in api.sup.events.since(0) if e.kind.startswith("reload")]
         bad = await api.client.post("/api/reload?dry_run=maybe", headers=api.auth)
         assert bad.status_code == 400 and "dry_run" in bad.json()["error"]
+
+
+async def test_plan_without_a_token_parses_the_file_once_per_version(tmp_path: Path) -> None:
+    path = tmp_path / "supervisor.yaml"
+    write_config(path, {"a": svc()}, api=API)
+    async with serving(load_config(path)) as api:
+        reloader = system_of(api.sup).reloader
+        write_config(path, {"a": svc(), "b": svc()}, api=API)
+        for _ in range(20):  # no token: anyone on the machine may ask this as often as they like
+            answer = await api.client.get("/api/reload/plan")
+            assert answer.json()["plan"]["summary"] == "1 add, 1 keep"
+        assert reloader.parsed_total == 1
+        write_config(path, {"a": svc(), "b": svc(), "c": svc()}, api=API)  # another size: a new version
+        assert (await api.client.get("/api/reload/plan")).json()["plan"]["summary"] == "2 add, 1 keep"
+        assert reloader.parsed_total == 2
+        path.write_text("services: {a: {command: [x], ports: oops}}\n")
+        for _ in range(5):  # an invalid file is remembered too
+            assert (await api.client.get("/api/reload/plan")).status_code == 422
+        assert reloader.parsed_total == 3
+        assert (await api.client.post("/api/reload", headers=api.auth)).status_code == 422  # a real reload reads
+        assert reloader.parsed_total == 4
 
 
 async def test_invalid_file_answers_422_with_line_and_key_and_changes_nothing(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from orchestrator.config.loader import default_config_path, load_config, parse_config
 from orchestrator.config.spec import DependencyCondition, HealthAction, RestartPolicy
@@ -524,7 +525,10 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
             """,
             4,
             "",
-            "invalid YAML: while parsing a flow sequence, expected ',' or ']', but got ':'",
+            # libyaml's wording (document.py uses yaml.CSafeLoader); the pure-Python parser's differs
+            "invalid YAML: while parsing a flow sequence, did not find expected ',' or ']'"
+            if yaml.__with_libyaml__
+            else "invalid YAML: while parsing a flow sequence, expected ',' or ']', but got ':'",
             id="yaml-syntax",
         ),
         pytest.param(
