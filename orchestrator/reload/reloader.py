@@ -174,8 +174,9 @@ class Reloader:
 
     async def _load(self, path: os.PathLike[str], signature: FileSignature | None) -> Config | ConfigError:
         self.parsed_total += 1
+        loaded: Config | ConfigError
         try:
-            loaded: Config | ConfigError = await anyio.to_thread.run_sync(load_config, path, self._sup.environ)
+            loaded = await anyio.to_thread.run_sync(load_config, path, self._sup.environ)
         except ConfigError as exc:
             loaded = exc
         self._plan_cache = (signature, loaded) if signature is not None else None
