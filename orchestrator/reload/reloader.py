@@ -11,6 +11,7 @@ import dataclasses
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -163,7 +164,7 @@ class Reloader:
                 return self._invalid(loaded.issues, trigger, dry_run)
             return await self._apply(loaded, trigger, dry_run)
 
-    async def _load_for_plan(self, path: os.PathLike[str]) -> Config | ConfigError:
+    async def _load_for_plan(self, path: Path) -> Config | ConfigError:
         """The file parsed, or the parse of the same file before: `GET /api/reload/plan` is open without a
         token on loopback, so a page or a loop asking it again and again must not cost a parse each time.
         Keyed by (mtime_ns, size, inode); only plans use it, a real reload always reads the file."""
@@ -172,7 +173,7 @@ class Reloader:
             return self._plan_cache[1]
         return await self._load(path, signature)
 
-    async def _load(self, path: os.PathLike[str], signature: FileSignature | None) -> Config | ConfigError:
+    async def _load(self, path: Path, signature: FileSignature | None) -> Config | ConfigError:
         self.parsed_total += 1
         loaded: Config | ConfigError
         try:
