@@ -19,7 +19,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orchestrator.api.token import is_loopback
 
-__all__ = ["AccessGuard", "AccessPolicy", "Refusal"]
+__all__ = ["TOKEN_OK", "AccessGuard", "AccessPolicy", "Refusal"]
+
+# The key in scope["state"] (request.state) that says whether the request carried the right token:
+# a route with a stricter rule than the guard's (comfy.proxy_auth: token) reads it instead of the token.
+TOKEN_OK = "token_ok"
 
 _READ_METHODS = frozenset({"GET", "HEAD"})
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
@@ -55,7 +59,7 @@ class AccessPolicy:
         mutation = method not in _READ_METHODS
         if mutation and origin is not None and not self._same_site(origin, host):
             return Refusal(403, f"cross-site request from origin {origin!r} refused")
-        if (mutation or self.reads_need_token) and not self._token_ok(authorization):
+        if (mutation or self.reads_need_token) and not self.token_ok(authorization):
             what = "missing" if not authorization else "wrong"
             return Refusal(401, f"{what} token: send 'Authorization: Bearer <token>' (api.token or the token file)")
         return None
@@ -67,7 +71,7 @@ class AccessPolicy:
         netloc = parts.netloc.lower()
         return netloc in self.hosts if self.hosts else netloc == host.lower()
 
-    def _token_ok(self, authorization: str | None) -> bool:
+    def token_ok(self, authorization: str | None) -> bool:
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer":
             return False
@@ -90,6 +94,7 @@ class AccessGuard:
             scope["method"], headers.get("host", ""), headers.get("origin"), headers.get("authorization")
         )
         if refusal is None:
+            scope.setdefault("state", {})[TOKEN_OK] = self.policy.token_ok(headers.get("authorization"))
             await self.app(scope, receive, send)
             return
         extra = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None

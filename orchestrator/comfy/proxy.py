@@ -2,8 +2,13 @@
 
 - The path cannot leave ComfyUI: no absolute URL, no scheme, no `//`, no `.` or `..` segment, no
   backslash or control character, checked after percent-decoding (repeatedly: `%252e` too). 400.
-- Hop-by-hop headers, Host, our Authorization, cookies and Origin are not forwarded (ComfyUI refuses a
-  foreign Origin; once proxied, the request is ours).
+- Refused before anything reaches ComfyUI: a request a browser marks as cross-site, and one that
+  comfy.proxy_auth does not allow (comfy/access.py).
+- Hop-by-hop headers, Host, our Authorization, the client's Cookie, Origin and Referer are not
+  forwarded (ComfyUI refuses a foreign Origin; once proxied, the request is ours). The shared client
+  keeps no cookies (health/probe.py), so no other client's or probe's cookie is sent either.
+- Every header of ComfyUI's answer but the hop-by-hop ones goes back as sent: each Set-Cookie on its
+  own (a dict of the headers kept only the last).
 - Bodies stream both ways. `proxy_timeout` bounds the connect and every wait for data: no answer in
   time is a 504, nothing listening a 502, each with a one-line reason.
 - While a drain runs, a new prompt (`POST /prompt`) gets 503 with Retry-After.
@@ -21,6 +26,8 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from orchestrator.api.auth import TOKEN_OK
+from orchestrator.comfy.access import proxy_refusal
 from orchestrator.comfy.client import describe_http_error
 from orchestrator.comfy.model import ComfyUI
 from orchestrator.config.redact import shown_url
@@ -104,6 +111,14 @@ async def forward(request: Request, comfy: ComfyUI) -> Response:
     spec = comfy.spec
     if spec is None:
         return _error(404, "no service carries comfy: in the config")
+    client = request.scope.get("client")
+    refusal = proxy_refusal({k.lower(): v for k, v in request.headers.items()},
+                            client[0] if client else None, bool(request.scope.get("state", {}).get(TOKEN_OK)),
+                            spec.proxy_auth)
+    if refusal is not None:
+        comfy.proxy_calls[(endpoint_label(upstream_path_or_other(request)), str(refusal.status))] += 1
+        extra = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None
+        return _error(refusal.status, refusal.message, headers=extra)
     raw = _raw_remainder(request)
     try:
         path = upstream_path(raw)
@@ -133,8 +148,19 @@ async def forward(request: Request, comfy: ComfyUI) -> Response:
         what = "did not answer in time" if status == 504 else "cannot be reached"
         return _error(status, f"ComfyUI at {shown_url(spec.url)} {what}: {failure.message}")
     comfy.proxy_calls[(endpoint, str(response.status_code))] += 1
-    headers = forwarded_response_headers(response.headers.multi_items())
-    return StreamingResponse(_relay(response, endpoint), status_code=response.status_code, headers=dict(headers))
+    relayed = StreamingResponse(_relay(response, endpoint), status_code=response.status_code)
+    encoding = response.headers.encoding  # how httpx decoded them: encoded back to the same bytes
+    relayed.raw_headers = [(k.lower().encode(encoding), v.encode(encoding))
+                           for k, v in forwarded_response_headers(response.headers.multi_items())]
+    return relayed
+
+
+def upstream_path_or_other(request: Request) -> str:
+    """The upstream path for the metrics label of a refused request ("other" if it is not a valid one)."""
+    try:
+        return upstream_path(_raw_remainder(request))
+    except BadProxyPath:
+        return "other"
 
 
 def _raw_remainder(request: Request) -> str:

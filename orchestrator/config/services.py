@@ -29,6 +29,7 @@ from orchestrator.config.spec import (
     DependencyCondition,
     HealthAction,
     HealthSpec,
+    ProxyAuth,
     RestartPolicy,
     RestartSpec,
     ServiceSpec,
@@ -61,6 +62,7 @@ COMFY: Table = {
     "proxy_timeout": ("proxy_timeout_s", duration(positive=True)),
     "drain_timeout": ("drain_timeout_s", duration()),
     "busy_timeout": ("busy_timeout_s", duration()),
+    "proxy_auth": ("proxy_auth", enum_of(ProxyAuth)),
 }
 SERVICE_KEYS = (
     "command", "cwd", "env", "env_file", "autostart", "depends_on", "restart", "stop",

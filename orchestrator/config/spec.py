@@ -24,6 +24,7 @@ __all__ = [
     "HealthSpec",
     "LogSpec",
     "MemoryCheckSpec",
+    "ProxyAuth",
     "ReloadSpec",
     "RestartPolicy",
     "RestartSpec",
@@ -41,6 +42,13 @@ class RestartPolicy(StrEnum):
 class HealthAction(StrEnum):
     RESTART = "restart"
     NONE = "none"
+
+
+class ProxyAuth(StrEnum):
+    """Who may use the ComfyUI proxy: holders of the API token, or any client on this machine."""
+
+    TOKEN = "token"
+    LOOPBACK = "loopback"
 
 
 class DependencyCondition(StrEnum):
@@ -85,6 +93,9 @@ class ComfySpec:
     proxy_timeout_s: float = 30.0
     drain_timeout_s: float = 600.0
     busy_timeout_s: float = 300.0  # a probe timeout while the queue runs counts only after this long
+    # None: the API's own rule (the token beyond loopback, where every request needs it; on loopback
+    # every client is local). `token` also asks it of proxied reads on loopback.
+    proxy_auth: ProxyAuth | None = None
 
 
 @dataclass(frozen=True, slots=True)

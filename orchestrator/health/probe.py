@@ -11,8 +11,10 @@ runner as `Unhealthy`, which the state machine answers with the restart policy.
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from http.cookiejar import Cookie, CookieJar, CookiePolicy
 
 import anyio
 import httpx
@@ -29,6 +31,26 @@ from orchestrator.platform import Child
 __all__ = ["Prober", "ServiceProbe", "describe_http_error", "format_seconds", "probe_once"]
 
 _log = structlog.get_logger("orchestrator.probe")
+
+
+class _NoCookies(CookiePolicy):
+    """A cookie policy that accepts none and returns none: the jar stays empty."""
+
+    netscape = True
+    rfc2965 = False
+    hide_cookie2 = True
+
+    def set_ok(self, cookie: Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+    def return_ok(self, cookie: Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+    def domain_return_ok(self, domain: str, request: urllib.request.Request) -> bool:
+        return False
+
+    def path_return_ok(self, path: str, request: urllib.request.Request) -> bool:
+        return False
 
 
 def _always(now: float) -> bool:
@@ -53,7 +75,10 @@ class Prober:
         # No keep-alive: every probe is a fresh connect, as a client would see it, and no stale
         # pooled connection to a restarted child can fail a probe.
         limits = httpx.Limits(max_keepalive_connections=0)
-        async with httpx.AsyncClient(trust_env=False, follow_redirects=False, limits=limits) as client:
+        # No cookies: the client is shared by every probe and by the ComfyUI proxy, so a kept cookie
+        # would go from one service's health endpoint to ComfyUI, or from one proxy client to all.
+        async with httpx.AsyncClient(trust_env=False, follow_redirects=False, limits=limits,
+                                     cookies=CookieJar(policy=_NoCookies())) as client:
             self.client = client
             try:
                 yield client

@@ -1,9 +1,10 @@
 """fake_comfy.py PORTFILE [--port N]: a stand-in ComfyUI (0.3.64's response shapes) on 127.0.0.1.
 
-Serves GET /system_stats, GET /queue, GET|POST /prompt, GET /models, GET /view (a chunked body that
-stops half-way until the gate opens), POST /upload/image (streams the body in, answers size and
-sha256), GET /manager/reboot (ComfyUI-Manager's restart: with __COMFY_CLI_SESSION__ set it writes
-`<value>.reboot` and exits 0), each also under /api/... as ComfyUI does. Writes the port to PORTFILE.
+Serves GET /system_stats (with a Set-Cookie), GET /queue, GET|POST /prompt, GET /models, GET /view (a
+chunked body that stops half-way until the gate opens), GET /cookies (two Set-Cookie headers), POST
+/upload/image (streams the body in, answers size and sha256), GET /manager/reboot (ComfyUI-Manager's
+restart: with __COMFY_CLI_SESSION__ set it writes `<value>.reboot` and exits 0), each also under
+/api/... as ComfyUI does. Writes the port to PORTFILE.
 
 Test-only routes: GET /_debug -> {"requests": [{method, path, headers}], "upload_chunks": N};
 POST /_control with any of {"queue": {"running": N, "pending": N}, "stats_delay": S, "hang": bool,
@@ -97,10 +98,13 @@ class Handler(BaseHTTPRequestHandler):
         super().finish()
 
     # -- plumbing ------------------------------------------------------------------------------
-    def reply(self, status: int, body: Any, content_type: str = "application/json") -> None:
+    def reply(self, status: int, body: Any, content_type: str = "application/json",
+              cookies: tuple[str, ...] = ()) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for cookie in cookies:
+            self.send_header("Set-Cookie", cookie)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -154,7 +158,10 @@ class Handler(BaseHTTPRequestHandler):
         STATE.unhung.wait()
         if path == "/system_stats":
             time.sleep(STATE.stats_delay)
-            return self.reply(200, system_stats())
+            # A cookie on the health endpoint: a client that kept it would send it everywhere after.
+            return self.reply(200, system_stats(), cookies=("probe_session=from-system-stats; Path=/",))
+        if path == "/cookies":
+            return self.reply(200, {"set": 2}, cookies=("comfy_a=one; Path=/", "comfy_b=two; Path=/; HttpOnly"))
         if path == "/queue":
             with STATE.lock:
                 return self.reply(200, {"queue_running": STATE.running, "queue_pending": STATE.pending})

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import httpx
 
-from orchestrator.config.spec import ComfySpec, HealthSpec, ServiceSpec
+from orchestrator.config.spec import ComfySpec, HealthSpec, ProxyAuth, ServiceSpec
 from tests.support.helpers import child, free_port, service, supervising
 
 __all__ = ["comfy_service", "control", "free_port", "get", "raw_request", "recorded_requests",
@@ -17,14 +17,14 @@ __all__ = ["comfy_service", "control", "free_port", "get", "raw_request", "recor
 
 def comfy_service(tmp: Path, port: int, *, name: str = "comfyui", every_s: float = 0.1, timeout_s: float = 1.0,
                   proxy_timeout_s: float = 2.0, drain_timeout_s: float = 5.0, busy_timeout_s: float = 300.0,
-                  **kw: Any) -> ServiceSpec:
+                  proxy_auth: ProxyAuth | None = None, **kw: Any) -> ServiceSpec:
     url = f"http://127.0.0.1:{port}"
     kw.setdefault("health", HealthSpec(url=f"{url}/system_stats", every_s=every_s, timeout_s=timeout_s,
                                        grace_s=kw.pop("grace_s", 30.0), failures=kw.pop("failures", 3)))
     return service(
         name, child("fake_comfy.py", tmp / f"{name}.port", "--port", port), signal="SIGINT",
         comfy=ComfySpec(url=url, proxy_timeout_s=proxy_timeout_s, drain_timeout_s=drain_timeout_s,
-                        busy_timeout_s=busy_timeout_s),
+                        busy_timeout_s=busy_timeout_s, proxy_auth=proxy_auth),
         **kw,
     )
 
