@@ -2,7 +2,7 @@
 the API, no event, no file the supervisor writes, no console line and no `check` output shows one.
 
 The sources: `env:` values, an env_file, `${VAR}` expansion in `env:` and in `command`, `api.token`,
-the token file, a probe URL's userinfo and query; each in valid configs and in invalid ones (a
+the token file, a probe URL's userinfo and query, ComfyUI's URL (probed, sampled and proxied); each in valid configs and in invalid ones (a
 malformed env_file line, a stray character after a closing quote, `env:` written as one line of text,
 a `${VAR}` expanded into keys that expect a number, a duration, a URL, a signal...).
 
@@ -45,7 +45,7 @@ def supervisor_env() -> dict[str, str]:
     return env
 
 
-def valid_config(tmp: Path, probe_port: int) -> str:
+def valid_config(tmp: Path, probe_port: int, comfy_port: int) -> str:
     (tmp / "ok.env").write_text(f"BFL_API_KEY={SECRETS['env_file']}\n")
     (tmp / "bad.env").write_text(f"# keys\nSECRET_TOKEN: {SECRETS['bad_line']}\n")
     (tmp / "quote.env").write_text(f"TOKEN='x'{SECRETS['after_quote']}\n")
@@ -73,6 +73,10 @@ services:
     command: {sleeper}]
     env_file: quote.env
     restart: {{attempts: 0}}
+  comfyui:
+    command: ['{PY}', '-u', '{CHILDREN / 'fake_comfy.py'}', '{tmp / 'comfy.port'}', --port, '{comfy_port}']
+    comfy: {{url: 'http://comfy:{SECRETS['url_user']}@127.0.0.1:{comfy_port}'}}
+    health: {{every: 0.2s, grace: 0s}}
 """
 
 
@@ -179,7 +183,7 @@ def leaks(texts: list[str]) -> list[str]:
 
 def test_no_answer_event_log_or_console_line_shows_a_planted_secret(tmp_path: Path) -> None:
     cfg = tmp_path / "supervisor.yaml"
-    cfg.write_text(valid_config(tmp_path, free_port()))
+    cfg.write_text(valid_config(tmp_path, free_port(), free_port()))
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "api-token").write_text(SECRETS["token_file"] + "\n")  # the supervisor reads it
     texts = [check_output(cfg)]
@@ -189,7 +193,8 @@ def test_no_answer_event_log_or_console_line_shows_a_planted_secret(tmp_path: Pa
         url = wait_url(proc, out)
         auth = {"Authorization": f"Bearer {SECRETS['token_file']}"}
         with httpx.Client(base_url=url, timeout=30, trust_env=False) as client:
-            wait_status(client, {"web": "running", "cmdline": "running", "badline": "fatal", "badquote": "fatal"})
+            wait_status(client, {"web": "running", "cmdline": "running", "badline": "fatal", "badquote": "fatal",
+                                 "comfyui": "running"})
             reasons = {s["name"]: s["reason"] for s in client.get("/api/status").json()["services"]}
             assert "bad.env:2:13: expected KEY=VALUE" in reasons["badline"], reasons
             assert "key SECRET_TOKEN" in reasons["badline"], reasons
@@ -200,7 +205,9 @@ def test_no_answer_event_log_or_console_line_shows_a_planted_secret(tmp_path: Pa
                 assert time.monotonic() < deadline, events
                 time.sleep(0.05)
                 events = client.get("/api/events").json()["events"]
-            names = ["web", "cmdline", "badline", "badquote"]
+            comfy = client.get("/api/comfy/status").json()
+            assert comfy["url"].startswith("http://***@127.0.0.1:") and comfy["reachable"] is True, comfy
+            names = ["web", "cmdline", "badline", "badquote", "comfyui"]
             texts += every_get(client, auth, names)
             texts += [cli(cfg, "status"), cli(cfg, "events"), cli(cfg, "logs", "badline")]
             cfg.write_text(invalid_config(tmp_path))
