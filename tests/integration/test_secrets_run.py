@@ -2,9 +2,12 @@
 the API, no event, no file the supervisor writes, no console line and no `check` output shows one.
 
 The sources: `env:` values, an env_file, `${VAR}` expansion in `env:` and in `command`, `api.token`,
-the token file, a probe URL's userinfo and query, ComfyUI's URL (probed, sampled and proxied); each in valid configs and in invalid ones (a
-malformed env_file line, a stray character after a closing quote, `env:` written as one line of text,
-a `${VAR}` expanded into keys that expect a number, a duration, a URL, a signal...).
+the token file, a probe URL's userinfo and query, ComfyUI's URL (probed, sampled and proxied); each
+in valid configs and in invalid ones (a malformed env_file line, a stray character after a closing
+quote, `env:` written as one line of text, a `${VAR}` expanded into keys that expect a number, a
+duration, a URL, a signal...). Searched: every GET route the API documents (with and without the
+token), the reload routes' 422s, the events, the CLI's status/events/logs, `check` on both configs,
+the console of `orchestrator run` and every file it wrote (orchestrator.log, state).
 
 Not searched: the children's own log files (`NAME-stdout.log`, ...). A child that prints its own
 environment is the child's business; the supervisor never writes a value there.
