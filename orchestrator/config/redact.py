@@ -34,6 +34,14 @@ class Expanded(str):
         self.names = tuple(dict.fromkeys(names))
         return self
 
+    def __repr__(self) -> str:
+        # A stray {value!r} (a message, structlog's console renderer) shows the text as written.
+        return repr(self.template)
+
+    def __reduce__(self) -> tuple[type[Expanded], tuple[str, str, tuple[str, ...]]]:
+        # copy, deepcopy and pickle rebuild it whole (str's own reduce would drop the template).
+        return (Expanded, (str(self), self.template, self.names))
+
 
 def shown(value: Any) -> str:
     """How a message may show a raw value: repr() of written text, never of text from the environment."""

@@ -750,3 +750,16 @@ def test_a_command_word_from_a_variable_keeps_its_written_form_for_display(tmp_p
     assert shown_command(config.services["a"].command) == "x --token ${S}"
     assert config.services["b"].command == ("x", "--token", SECRET, "two words")
     assert shown_command(config.services["b"].command) == "x --token ${S} two words"
+
+
+def test_expanded_text_survives_copies_and_repr_shows_it_as_written() -> None:
+    import copy
+    import pickle
+
+    from orchestrator.config.redact import Expanded
+
+    value = Expanded(SECRET, "${S}", ["S"])
+    for twin in (copy.copy(value), copy.deepcopy(value), pickle.loads(pickle.dumps(value))):
+        assert twin == SECRET and isinstance(twin, Expanded) and twin.template == "${S}"
+    assert repr(value) == "'${S}'" and f"{value!r}" == "'${S}'"
+    assert str(value) == SECRET  # what the child gets
