@@ -37,23 +37,28 @@ def size_problem(data: bytes) -> tuple[int, str] | None:
 def alias_problem(root: yaml.Node) -> tuple[yaml.Node, str] | None:
     """(node, message) when aliases would expand the document beyond the budget, or one refers to itself."""
     sizes: dict[int, int] = {}  # id(node) -> nodes in its expansion, itself included
-    on_path: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:  # iterative post-order: a file of deeply nested brackets must not exhaust the C stack
-        node, done = stack.pop()
-        if done:
-            on_path.discard(id(node))
-            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in _children(node))
-            continue
-        if id(node) in sizes:
-            continue
-        on_path.add(id(node))
-        stack.append((node, True))
-        for child in _children(node):
+    on_path = {id(root)}
+    # Iterative depth-first walk (deeply nested brackets must not exhaust the stack); each distinct
+    # node is entered once, scalars are counted without being entered.
+    stack: list[tuple[yaml.Node, list[yaml.Node], int]] = [(root, _children(root), 0)]
+    while stack:
+        node, kids, i = stack[-1]
+        if i < len(kids):
+            stack[-1] = (node, kids, i + 1)
+            child = kids[i]
+            if id(child) in sizes:
+                continue
             if id(child) in on_path:
                 return child, "a recursive alias: this node contains an alias to itself"
-            if id(child) not in sizes:
-                stack.append((child, False))
+            if isinstance(child, yaml.ScalarNode):
+                sizes[id(child)] = 1
+            else:
+                on_path.add(id(child))
+                stack.append((child, _children(child), 0))
+            continue
+        stack.pop()
+        on_path.discard(id(node))
+        sizes[id(node)] = 1 + sum(sizes[id(c)] for c in kids)
     if sizes[id(root)] - len(sizes) <= MAX_ALIAS_NODES:
         return None
     node = root
