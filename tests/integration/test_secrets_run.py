@@ -143,11 +143,25 @@ def every_get(client: httpx.Client, auth: dict[str, str], names: list[str]) -> l
         if "get" not in methods:
             continue
         for path in {template.replace("{name}", n).replace("{path}", "system_stats") for n in names}:
-            for query in ("", "?stream=stderr&lines=50", "?lines=bad"):
+            for query in ("", "?stream=stderr&lines=50", "?lines=bad", "?follow=true"):
                 for headers in (auth, {}):
-                    r = client.get(path + query, headers=headers)
-                    seen.append(f"GET {path}{query} {r.status_code} {r.headers} {r.text}")
+                    seen.append(read_answer(client, path + query, headers))
     return seen
+
+
+def read_answer(client: httpx.Client, url: str, headers: dict[str, str]) -> str:
+    """The whole answer; of an event stream (the dashboard's live feed, a followed log), what it sends
+    up to its first quiet moment: everything it has at the start, which is all a secret could be in."""
+    with client.stream("GET", url, headers=headers) as r:
+        if not r.headers.get("content-type", "").startswith("text/event-stream"):
+            return f"GET {url} {r.status_code} {r.headers} {r.read().decode(errors='replace')}"
+        body = b""
+        for chunk in r.iter_raw():
+            body += chunk
+            # /api/live ends its opening with the events backlog; a followed log with its last lines
+            if b"event: events" in body or (b"follow=true" in url.encode() and body.endswith(b"\n\n")):
+                break
+        return f"GET {url} {r.status_code} {r.headers} {body.decode(errors='replace')}"
 
 
 def check_output(cfg: Path) -> str:
