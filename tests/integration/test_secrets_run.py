@@ -247,5 +247,7 @@ def test_no_answer_event_log_or_console_line_shows_a_planted_secret(tmp_path: Pa
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     texts += supervisor_files(tmp_path)
-    assert any("orchestrator.log" in t for t in texts)
+    [log] = [t for t in texts if t.startswith("--- ") and t.split("\n", 1)[0].endswith("orchestrator.log")]
+    # The log was searched where the secrets would have been: the refused env_files, the invalid reload.
+    assert "bad.env:2:13" in log and "config_error" in log and "services.web.env" in log, log[-3000:]
     assert leaks(texts) == []
