@@ -45,10 +45,11 @@ from orchestrator.health.probe import Prober
 from orchestrator.logs.follow import Followers
 from orchestrator.platform import Platform
 from orchestrator.platform.signals import SignalKind, shutdown_signals
+from orchestrator.platform.statelock import StateLock
 from orchestrator.reload.reloader import Reloader
 from orchestrator.reload.routes import reload_routes
 
-__all__ = ["System", "build_api_server", "build_system", "open_api_socket", "run"]
+__all__ = ["System", "build_api_server", "build_system", "claim_state_dir", "open_api_socket", "run"]
 
 _log = structlog.get_logger("orchestrator.app")
 
@@ -109,11 +110,31 @@ def _follow_reload(sup: Supervisor, checks: SystemChecks, old: Config, new: Conf
         checks.configure(new.checks)  # a check kept across the reload keeps its state
 
 
+def claim_state_dir(config: Config) -> StateLock:
+    """The state directory's lock, held until released (or the process dies); StateDirInUse names the
+    supervisor that holds it. Taken first: before the log, the leftover reaping, the API socket."""
+    return StateLock.acquire(config.state_dir, api=config.api.listen)
+
+
 async def run(
-    config: Config, *, system: System | None = None, announce: Callable[[str], None] | None = None
+    config: Config, *, system: System | None = None, announce: Callable[[str], None] | None = None,
+    lock: StateLock | None = None,
 ) -> None:
     """Run until a shutdown signal; every service is stopped before this returns. `announce` gets the
-    API's URL once it listens. Raises ApiSetupError, before any child starts, if the API cannot listen."""
+    API's URL once it listens. Raises StateDirInUse if another supervisor holds the state directory
+    (`lock`: already taken by the caller), and ApiSetupError if the API cannot listen, in both cases
+    before any child starts."""
+    own = claim_state_dir(config) if lock is None else None
+    try:
+        await _run_locked(config, system, announce, lock or own)
+    finally:
+        if own is not None:
+            own.release()
+
+
+async def _run_locked(
+    config: Config, system: System | None, announce: Callable[[str], None] | None, lock: StateLock | None
+) -> None:
     sock = open_api_socket(config)  # before the supervisor: nothing to undo if the API cannot listen
     system = system or build_system(config)
     api = ApiListener(system.supervisor, lambda cfg, s: build_api_server(cfg, system, s), config, sock)
@@ -124,6 +145,9 @@ async def run(
             await core.start(_supervise, system, api)
             url = await core.start(api.serve)
             _log.info("api_listening", url=url)
+            if lock is not None:
+                lock.note(api=url)
+                api.on_rebound.append(lambda new: lock.note(api=new))
             if announce is not None:
                 announce(url)
                 api.on_rebound.append(announce)

@@ -21,6 +21,7 @@ from orchestrator.config.redact import shown_command, shown_url
 from orchestrator.config.spec import Config
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.logs.setup import configure_logging
+from orchestrator.platform.statelock import StateLock
 from orchestrator.service.commands import add_service_parser
 
 __all__ = ["main"]
@@ -61,7 +62,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return EXIT_FAILED
-    from orchestrator.app import run  # imported late: `check` must not pay for the server stack
+    from orchestrator.app import claim_state_dir  # imported late: `check` must not pay for the server stack
+
+    try:  # first of all: a second supervisor on this state directory must not even open its log
+        lock = claim_state_dir(config)
+    except OrchestratorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        return _run_locked(args, config, lock)
+    finally:
+        lock.release()
+
+
+def _run_locked(args: argparse.Namespace, config: Config, lock: StateLock) -> int:
+    from orchestrator.app import run  # late, as above
 
     logs = config.logs
     configure_logging(logs.dir / "orchestrator.log", max_bytes=logs.max_size or 2**62,
@@ -69,7 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"orchestrator {__version__}: {len(config.services)} service(s) from {config.path}", flush=True)
     print(f"logs: {logs.dir}", flush=True)
     try:
-        anyio.run(partial(run, config, announce=lambda url: print(f"api: {url}", flush=True)))
+        anyio.run(partial(run, config, lock=lock, announce=lambda url: print(f"api: {url}", flush=True)))
     except OrchestratorError as exc:  # the API cannot listen: nothing was started
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -26,7 +26,7 @@ from orchestrator.core.statefile import ChildRegistry
 from orchestrator.core.status import DRAINING, ServiceStatus
 from orchestrator.errors import UnknownServiceError
 from orchestrator.platform import Platform, current
-from orchestrator.platform.common import RUN_MARKER
+from orchestrator.platform.common import RUN_MARKER, same_process_alive
 
 __all__ = ["Drainer", "RunnerHook", "Supervisor", "SystemReport"]
 
@@ -134,9 +134,15 @@ class Supervisor:
             done.set()
 
     def _reap_leftovers(self) -> None:
-        run_id, leftovers = self.registry.load_leftovers()
-        if leftovers:
-            for line in self.platform.reap_leftovers(leftovers, run_id):
+        last = self.registry.load_leftovers()
+        pid = last.supervisor_pid
+        # The record's writer still runs (it shares our state directory without the lock: an embedding,
+        # or an older version): its children are alive because it keeps them so. Never touch them.
+        if pid is not None and pid != os.getpid() and same_process_alive(pid, last.supervisor_started):
+            self.events.record("leftovers_kept", f"children.json belongs to a live supervisor (pid {pid}): "
+                               "its children were left alone", level="warning")
+        elif last.children:
+            for line in self.platform.reap_leftovers(last.children, last.run_id):
                 self.events.record("orphan_killed", f"killed leftover of a previous run: {line}",
                                    level="warning")
         self.registry.clear()
