@@ -118,25 +118,29 @@ def claim_state_dir(config: Config) -> StateLock:
 
 async def run(
     config: Config, *, system: System | None = None, announce: Callable[[str], None] | None = None,
-    lock: StateLock | None = None,
+    lock: StateLock | None = None, adopt_orphans: bool = False,
 ) -> None:
     """Run until a shutdown signal; every service is stopped before this returns. `announce` gets the
     API's URL once it listens. Raises StateDirInUse if another supervisor holds the state directory
     (`lock`: already taken by the caller), and ApiSetupError if the API cannot listen, in both cases
-    before any child starts."""
+    before any child starts. `adopt_orphans`: this process is the supervisor and nothing else (the
+    CLI's `run`): it becomes a child subreaper on Linux, and every child it did not spawn is an
+    orphan of a service (never set it in a process that has children of its own, a test runner's)."""
     own = claim_state_dir(config) if lock is None else None
     try:
-        await _run_locked(config, system, announce, lock or own)
+        await _run_locked(config, system, announce, lock or own, adopt_orphans)
     finally:
         if own is not None:
             own.release()
 
 
 async def _run_locked(
-    config: Config, system: System | None, announce: Callable[[str], None] | None, lock: StateLock | None
+    config: Config, system: System | None, announce: Callable[[str], None] | None, lock: StateLock | None,
+    adopt_orphans: bool,
 ) -> None:
     sock = open_api_socket(config)  # before the supervisor: nothing to undo if the API cannot listen
     system = system or build_system(config)
+    system.supervisor.adopt_orphans = adopt_orphans
     api = ApiListener(system.supervisor, lambda cfg, s: build_api_server(cfg, system, s), config, sock)
     system.reloader.on_applied.append(api.follow_reload)  # a new api.listen/token: a new server
     async with anyio.create_task_group() as tg:

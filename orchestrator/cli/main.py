@@ -84,7 +84,8 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: StateLock) -> in
     print(f"orchestrator {__version__}: {len(config.services)} service(s) from {config.path}", flush=True)
     print(f"logs: {logs.dir}", flush=True)
     try:
-        anyio.run(partial(run, config, lock=lock, announce=lambda url: print(f"api: {url}", flush=True)))
+        anyio.run(partial(run, config, lock=lock, adopt_orphans=True,
+                          announce=lambda url: print(f"api: {url}", flush=True)))
     except OrchestratorError as exc:  # the API cannot listen: nothing was started
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -37,10 +37,12 @@ from orchestrator.core.machine import (
 from orchestrator.core.ports import port_conflict
 from orchestrator.core.resources import NO_USAGE
 from orchestrator.core.statefile import ChildRegistry
+from orchestrator.core.strays import kill_service_strays
 from orchestrator.errors import InvalidTransition, SpawnError
 from orchestrator.logs.files import log_path
 from orchestrator.logs.sink import LogSink, pump
 from orchestrator.platform import Child, Platform
+from orchestrator.platform.common import RUN_MARKER, SERVICE_MARKER
 
 __all__ = ["ProbeView", "ServiceRunner", "build_env"]
 
@@ -250,6 +252,7 @@ class ServiceRunner:
             env = build_env(spec, self.environ, file_values)
             for hook in self.env_hooks:
                 env.update(hook(spec))
+            env[SERVICE_MARKER] = spec.name  # what a stop looks for in processes that left the tree
             child = await self.platform.spawn(spec.command, cwd=spec.cwd, env=env)
         except SpawnError as exc:
             return SpawnFailed(exc.reason)
@@ -277,6 +280,7 @@ class ServiceRunner:
                     pumps.start_soon(pump, child.stderr, self.stderr)
                     returncode = await child.wait()
                     await self._clear_group(child)
+                    await self._kill_strays()
                     # The pipes close when the last writer is gone; bound the wait in case a process
                     # that escaped the group still holds them.
                     drain.deadline = anyio.current_time() + PIPE_DRAIN_S
@@ -299,6 +303,15 @@ class ServiceRunner:
                 while self.platform.tree_alive(child):
                     await anyio.sleep(GROUP_POLL_S)
 
+    async def _kill_strays(self) -> None:
+        """The group is gone: kill what the service left outside it (daemons), found by its markers."""
+        run_id = self.environ.get(RUN_MARKER)
+        if run_id is None:  # a runner built without the supervisor's markers (a test's): nothing to find
+            return
+        for line in await kill_service_strays(self.platform, run_id, self.name):
+            self.events.record("stray_killed", f"killed a process left outside the service's tree: {line}",
+                               service=self.name, level="warning")
+
     async def _cleanup(self) -> None:
         """Cancelled with a child alive: graceful signal, bounded wait, kill. Then close the logs."""
         child = self.child
@@ -310,6 +323,7 @@ class ServiceRunner:
             with anyio.move_on_after(KILL_WAIT_S):
                 while self.platform.tree_alive(child):
                     await anyio.sleep(GROUP_POLL_S)
+            await self._kill_strays()
             self.registry.remove(self.name)
         for sink in (self.stdout, self.stderr):
             with suppress(Exception):

@@ -24,15 +24,17 @@ from orchestrator.core.resources import NO_USAGE, ResourceMonitor
 from orchestrator.core.runner import GROUP_POLL_S, KILL_WAIT_S, PIPE_DRAIN_S, ServiceRunner
 from orchestrator.core.statefile import ChildRegistry
 from orchestrator.core.status import DRAINING, ServiceStatus
+from orchestrator.core.strays import STRAY_KILL_WAIT_S, kill_earlier_runs, run_markers
 from orchestrator.errors import UnknownServiceError
 from orchestrator.platform import Platform, current
-from orchestrator.platform.common import RUN_MARKER, same_process_alive
+from orchestrator.platform.common import same_process_alive
 
 __all__ = ["Drainer", "RunnerHook", "Supervisor", "SystemReport"]
 
 _log = structlog.get_logger("orchestrator.supervisor")
 
 COMMAND_ACK_S = 30.0  # a runner takes a queued command within this, or something is badly wrong
+ADOPTED_REAP_S = 5.0  # as subreaper: how often ended orphans are reaped (a zombie holds only a pid)
 
 RunnerHook = Callable[[ServiceRunner], None]  # called once for every runner, present and future
 SystemReport = Callable[[], dict[str, Any]]  # the machine checks' readings, JSON-ready
@@ -68,7 +70,11 @@ class Supervisor:
         self.platform = platform or current()
         self.events = events or EventLog(config.events_max)
         self.registry = ChildRegistry(config.state_dir)
-        self.environ = {**(environ if environ is not None else os.environ), RUN_MARKER: self.registry.run_id}
+        base = environ if environ is not None else os.environ
+        self.environ = {**base, **run_markers(self.registry.run_id, config.state_dir)}
+        # Set by the process that is the supervisor and nothing else (the CLI's `run`): become a child
+        # subreaper (Linux) and treat every child we did not spawn as an orphan of our services.
+        self.adopt_orphans = False
         self.runners: dict[str, ServiceRunner] = {}
         self.started_at = anyio.current_time()
         self._tg: TaskGroup | None = None
@@ -110,9 +116,12 @@ class Supervisor:
     # -- lifetime ------------------------------------------------------------------------------------
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run every runner until shutdown(); autostart services start in dependency order."""
-        self._reap_leftovers()
+        await self._reap_leftovers()
+        subreaper = self.adopt_orphans and self.platform.become_subreaper()
         async with anyio.create_task_group() as tg:
             self._tg = tg
+            if subreaper:
+                tg.start_soon(self._reap_adopted)
             tg.start_soon(self.resources.run)
             for companion in self.companions:
                 tg.start_soon(companion)
@@ -133,7 +142,12 @@ class Supervisor:
         finally:
             done.set()
 
-    def _reap_leftovers(self) -> None:
+    async def _reap_adopted(self) -> None:
+        while True:
+            await anyio.sleep(ADOPTED_REAP_S)
+            await anyio.to_thread.run_sync(self.platform.reap_adopted)
+
+    async def _reap_leftovers(self) -> None:
         last = self.registry.load_leftovers()
         pid = last.supervisor_pid
         # The record's writer still runs (it shares our state directory without the lock: an embedding,
@@ -145,6 +159,11 @@ class Supervisor:
             for line in self.platform.reap_leftovers(last.children, last.run_id):
                 self.events.record("orphan_killed", f"killed leftover of a previous run: {line}",
                                    level="warning")
+        # Whatever the record says (a clean shutdown cut short, a record lost with the disk): every
+        # process of this state directory's earlier runs whose supervisor is gone.
+        for line in await kill_earlier_runs(self.platform, self.registry.run_id, self.config.state_dir):
+            self.events.record("orphan_killed", f"killed leftover of a previous run (by marker): {line}",
+                               level="warning")
         self.registry.clear()
 
     async def shutdown(self) -> None:
@@ -152,6 +171,10 @@ class Supervisor:
         self.shutting_down = True
         try:
             await self.stop_many(list(self.runners), "supervisor shutting down")
+            # Orphans re-parented to us that no marker tied to a service (they cleared their environment).
+            for line in await anyio.to_thread.run_sync(self.platform.kill_adopted, STRAY_KILL_WAIT_S):
+                self.events.record("orphan_killed", f"killed an adopted orphan at shutdown: {line}",
+                                   level="warning")
         finally:
             self._done.set()
 
@@ -323,7 +346,8 @@ def _satisfied(runner: ServiceRunner, condition: DependencyCondition) -> bool:
 
 
 def _stop_budget(runner: ServiceRunner) -> float:
-    return runner.spec.stop.timeout_s + KILL_WAIT_S + PIPE_DRAIN_S + GROUP_POLL_S * 10 + 5.0
+    strays = STRAY_KILL_WAIT_S + 5.0  # the environment scan, then the kill's own wait
+    return runner.spec.stop.timeout_s + KILL_WAIT_S + strays + PIPE_DRAIN_S + GROUP_POLL_S * 10 + 5.0
 
 
 def _status_of(runner: ServiceRunner) -> ServiceStatus:

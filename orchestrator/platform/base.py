@@ -4,14 +4,14 @@ a control signal. Protocols and plain data only; posix.py and windows.py impleme
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
 from orchestrator.types import ByteSource
 
-__all__ = ["Child", "ControlSignal", "LeftoverRecord", "Platform", "SignalKind"]
+__all__ = ["Child", "ControlSignal", "EnvSelector", "LeftoverRecord", "Platform", "SignalKind"]
 
 
 class Child(Protocol):
@@ -34,6 +34,7 @@ class Child(Protocol):
     async def wait(self) -> int: ...
 
 
+EnvSelector = Callable[[Mapping[str, str]], bool]  # picks processes by their environment
 LeftoverRecord = Mapping[str, object]  # what the state file keeps per child: service, pid, create_time
 
 
@@ -59,6 +60,25 @@ class Platform(Protocol):
     def reap_leftovers(self, records: Sequence[LeftoverRecord], run_id: str | None) -> list[str]:
         """Kill what a previous run of ours left alive (state file records, and every process that
         inherited that run's RUN_MARKER); describe each kill."""
+        ...
+
+
+    def become_subreaper(self) -> bool:
+        """Have orphaned descendants re-parented to us (Linux); False where there is no such thing.
+        Only for a process that is the supervisor alone: every child it did not spawn counts as adopted."""
+        ...
+
+    def kill_marked(self, select: EnvSelector, timeout_s: float) -> list[str]:
+        """Kill every other process whose environment `select` picks (our markers), wait up to
+        `timeout_s` for them to be gone; describe each kill. Blocking: call it in a thread."""
+        ...
+
+    def reap_adopted(self) -> None:
+        """Collect the exit status of adopted orphans that have ended (no zombie stays)."""
+        ...
+
+    def kill_adopted(self, timeout_s: float) -> list[str]:
+        """Kill every adopted orphan, even one that cleared its environment; blocking, like kill_marked."""
         ...
 
 

@@ -19,7 +19,7 @@ import psutil
 
 from orchestrator.errors import SpawnError
 from orchestrator.platform.base import Child, LeftoverRecord
-from orchestrator.platform.common import marked_processes
+from orchestrator.platform.common import EnvSelector, kill_and_wait, kill_marked, marked_processes
 from orchestrator.platform.pipes import enlarge_pipe
 
 if sys.platform == "win32":  # for mypy --platform win32 too: nothing below exists there
@@ -28,6 +28,7 @@ if sys.platform == "win32":  # for mypy --platform win32 too: nothing below exis
 __all__ = ["PipeSource", "PosixChild", "PosixPlatform"]
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h, Linux 3.4+
 _RESET_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGPIPE", "SIGUSR1", "SIGUSR2")
 
 
@@ -67,9 +68,11 @@ class PipeSource:
 
 
 class PosixChild:
-    def __init__(self, proc: asyncio.subprocess.Process, stdout: PipeSource, stderr: PipeSource) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, stdout: PipeSource, stderr: PipeSource,
+                 on_exit: Callable[[int], None] = lambda pid: None) -> None:
         self.pid = proc.pid
         self._proc = proc
+        self._on_exit = on_exit
         self.stdout = stdout
         self.stderr = stderr
         # Descendants seen so far: one that left the group (setsid) is still ours after the leader dies.
@@ -93,7 +96,9 @@ class PosixChild:
         return live
 
     async def wait(self) -> int:
-        return await self._proc.wait()
+        rc = await self._proc.wait()
+        self._on_exit(self.pid)
+        return rc
 
 
 def _pipe() -> tuple[int, int]:
@@ -136,6 +141,39 @@ class PosixPlatform:
         self._prctl = _load_prctl()
         self._reset = [getattr(signal, n) for n in _RESET_SIGNALS if hasattr(signal, n)]
         self._setpriv = _find_setpriv() if self._prctl is not None else None
+        # Our own children (asyncio waits for them) as against orphans re-parented to us as subreaper.
+        self._own: set[int] = set()
+        self._spawning = 0  # a spawn in flight has a child whose pid we do not know yet
+        self.subreaper = False
+
+    def become_subreaper(self) -> bool:
+        """Linux: orphaned descendants are re-parented to us, not to init, so the parent links still
+        find them and we collect their exit status (`reap_adopted`). Call only in a process that is
+        the supervisor and nothing else: every child it did not spawn is then treated as an orphan."""
+        if self._prctl is None or self._prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            return False
+        self.subreaper = True
+        return True
+
+    def kill_marked(self, select: EnvSelector, timeout_s: float) -> list[str]:
+        return kill_marked(select, timeout_s)
+
+    def _adopted(self) -> list[psutil.Process]:
+        if not self.subreaper or self._spawning:
+            return []
+        with contextlib.suppress(psutil.Error):
+            return [p for p in psutil.Process().children() if p.pid not in self._own]
+        return []  # pragma: no cover - our own process is always readable
+
+    def reap_adopted(self) -> None:
+        for proc in self._adopted():
+            with contextlib.suppress(psutil.Error):
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    proc.wait(0)
+
+    def kill_adopted(self, timeout_s: float) -> list[str]:
+        """Kill every orphan re-parented to us (even one that cleared its environment) and reap it."""
+        return kill_and_wait(self._adopted(), timeout_s)
 
     def _launch(self, argv: Sequence[str]) -> tuple[list[str], Callable[[], None] | None]:
         """The argv to exec and the preexec hook, choosing the fast way when it is as good.
@@ -165,6 +203,7 @@ class PosixPlatform:
         launch, preexec = self._launch(argv)
         out_r, out_w = _pipe()
         err_r, err_w = _pipe()
+        self._spawning += 1
         try:
             proc = await asyncio.create_subprocess_exec(
                 *launch,
@@ -180,10 +219,13 @@ class PosixPlatform:
             for fd in (out_r, err_r):
                 os.close(fd)
             raise SpawnError(argv[0], f"{exc.strerror or exc}: {exc.filename or argv[0]}") from exc
+        else:
+            self._own.add(proc.pid)
         finally:
+            self._spawning -= 1
             os.close(out_w)
             os.close(err_w)
-        return PosixChild(proc, PipeSource(out_r), PipeSource(err_r))
+        return PosixChild(proc, PipeSource(out_r), PipeSource(err_r), on_exit=self._own.discard)
 
     def signal_tree(self, child: Child, signal_name: str) -> None:
         _remember(child)

@@ -47,7 +47,7 @@ import structlog
 from orchestrator.errors import SpawnError
 from orchestrator.platform import winjob
 from orchestrator.platform.base import Child, LeftoverRecord
-from orchestrator.platform.common import marked_processes
+from orchestrator.platform.common import EnvSelector, kill_marked, marked_processes
 from orchestrator.platform.wincommand import BatchArgumentError, batch_command_line, is_batch, resolve_program
 from orchestrator.types import ByteSource
 
@@ -186,6 +186,18 @@ class WindowsPlatform:
                 killed.append(f"{service}: pid {proc.pid} ({proc.name()})")
                 _kill_with_descendants(proc)
         return killed
+
+    def become_subreaper(self) -> bool:
+        return False  # no such thing here: each child's Job Object already holds its whole tree
+
+    def kill_marked(self, select: EnvSelector, timeout_s: float) -> list[str]:
+        return kill_marked(select, timeout_s)  # normally nothing: the jobs ended them first
+
+    def reap_adopted(self) -> None:
+        pass  # Windows has no zombies and re-parents nothing to us
+
+    def kill_adopted(self, timeout_s: float) -> list[str]:
+        return []
 
 
 def _resolve(argv: Sequence[str], cwd: str | None, env: Mapping[str, str]) -> str:
