@@ -54,8 +54,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         deps = ", ".join(f"{d.name}:{d.condition.value}" for d in spec.depends_on) or "-"
         health = shown_url(spec.health.url) if spec.health else "-"  # no userinfo, no query: may be secret
         print(f"  {spec.name}: {shown_command(spec.command)}  [restart {spec.restart.policy.value}"
-              f" x{spec.restart.attempts}, depends_on {deps}, health {health}]")
+              f" {_budget(spec.restart.attempts)}, depends_on {deps}, health {health}]")
     return EXIT_OK
+
+
+def _budget(attempts: int | str) -> str:
+    return f"x{attempts}" if isinstance(attempts, int) else str(attempts)  # x3, or unlimited
 
 
 def cmd_run(args: argparse.Namespace) -> int:

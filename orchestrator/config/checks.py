@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from orchestrator.config.read import Reader
-from orchestrator.config.spec import DependencyCondition, ServiceSpec
+from orchestrator.config.spec import DependencyCondition, RestartPolicy, ServiceSpec
 
 __all__ = ["check_services"]
 
@@ -33,6 +33,10 @@ def _check_dependencies(r: Reader, services: Mapping[str, ServiceSpec]) -> None:
                 )
             elif dep.condition is DependencyCondition.HEALTHY and services[dep.name].health is None:
                 r.issue(where, f"waits for {dep.name!r} to be healthy, but {dep.name!r} has no health check")
+            elif (dep.condition is DependencyCondition.COMPLETED
+                  and services[dep.name].restart.policy is RestartPolicy.ALWAYS):
+                r.issue(where, f"waits for {dep.name!r} to complete (exit 0), but {dep.name!r} has restart "
+                        "policy always: it is restarted at every exit and never completes")
 
 
 def _check_cycles(r: Reader, services: Mapping[str, ServiceSpec]) -> None:

@@ -24,6 +24,7 @@ from orchestrator.config.read import (
 )
 from orchestrator.config.redact import Expanded
 from orchestrator.config.spec import (
+    UNLIMITED,
     ComfySpec,
     Dependency,
     DependencyCondition,
@@ -34,6 +35,7 @@ from orchestrator.config.spec import (
     RestartSpec,
     ServiceSpec,
     StopSpec,
+    Unlimited,
 )
 from orchestrator.platform.cmdline import split_command
 
@@ -42,9 +44,20 @@ __all__ = ["DEFAULTS_KEYS", "Defaults", "read_defaults", "read_service"]
 COMFY_GRACE_S = 600.0  # ComfyUI opens its port only after importing every custom node
 NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
+
+def _attempts(value: Any) -> int | Unlimited:
+    if isinstance(value, str) and value.strip().lower() == UNLIMITED.value:
+        return UNLIMITED
+    try:
+        count: int = integer(0)(value)
+    except ValueError as exc:  # -1, .inf, "forever": say what is accepted
+        raise ValueError(f"{exc}; the accepted values are a whole number >= 0 or `unlimited`") from None
+    return count
+
+
 RESTART: Table = {
     "policy": ("policy", enum_of(RestartPolicy)),
-    "attempts": ("attempts", integer(0)),
+    "attempts": ("attempts", _attempts),
     "cooldown": ("cooldown_s", duration()),
     "reset_after": ("reset_after_s", duration()),
 }
@@ -227,7 +240,7 @@ def _depends_on(r: Reader, value: Any, path: KeyPath) -> tuple[Dependency, ...]:
     else:
         r.issue(
             path,
-            f"expected a list of service names or a mapping name: running|healthy, got {describe(value)}",
+            f"expected a list of service names or a mapping name: running|healthy|completed, got {describe(value)}",
         )
         return ()
     deps: dict[str, Dependency] = {}

@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 
 __all__ = [
+    "UNLIMITED",
     "ApiSpec",
     "ChecksSpec",
     "ComfySpec",
@@ -30,6 +31,7 @@ __all__ = [
     "RestartSpec",
     "ServiceSpec",
     "StopSpec",
+    "Unlimited",
 ]
 
 
@@ -37,6 +39,15 @@ class RestartPolicy(StrEnum):
     ALWAYS = "always"
     ON_FAILURE = "on-failure"
     NEVER = "never"
+
+
+class Unlimited(StrEnum):
+    """`attempts: unlimited`: restart for ever, as Kubernetes and Docker do (the cooldown still spaces spawns)."""
+
+    UNLIMITED = "unlimited"
+
+
+UNLIMITED = Unlimited.UNLIMITED
 
 
 class HealthAction(StrEnum):
@@ -54,12 +65,13 @@ class ProxyAuth(StrEnum):
 class DependencyCondition(StrEnum):
     RUNNING = "running"
     HEALTHY = "healthy"
+    COMPLETED = "completed"  # exited 0 (a one-shot job), like Compose's service_completed_successfully
 
 
 @dataclass(frozen=True, slots=True)
 class RestartSpec:
     policy: RestartPolicy = RestartPolicy.ON_FAILURE
-    attempts: int = 3  # consecutive restarts before `fatal`
+    attempts: int | Unlimited = 3  # consecutive restarts before `fatal`
     cooldown_s: float = 30.0  # consecutive spawns are at least this far apart
     reset_after_s: float = 300.0  # running this long without trouble gives back the whole budget
 

@@ -3,6 +3,12 @@
 Rule: everything that decides a state transition lives in this file. The runner feeds events
 (commands, child exits, timers) with the current monotonic time and carries out the actions.
 Illegal events raise InvalidTransition and change nothing.
+
+Exits (docs/config.md has the table): a failed start is a non-zero exit or a signal within
+`start_period`; an exit 0 there is a one-shot job that found its work done, a success like any exit 0
+(systemd's Restart=on-failure and Docker's on-failure agree). `always` restarts every exit, spending
+the budget; `on-failure` restarts failures only; `never` restarts nothing, and a failed start ends
+`fatal`, any other exit `exited`. `attempts: unlimited` never gives up.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ __all__ = [
     "Event",
     "Exited",
     "Kill",
+    "NotStarted",
     "ProcessMachine",
     "ProcessState",
     "Restart",
@@ -94,7 +101,14 @@ class Timer:
     pass
 
 
-Event = Start | Stop | Restart | Spawned | SpawnFailed | Exited | Unhealthy | Timer
+@dataclass(frozen=True, slots=True)
+class NotStarted:
+    """A start that will not happen (a dependency failed): the idle service says why."""
+
+    reason: str
+
+
+Event = Start | Stop | Restart | Spawned | SpawnFailed | Exited | Unhealthy | Timer | NotStarted
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +220,9 @@ class ProcessMachine:
                 return self._unhealthy(now, reason)
             case Timer():
                 return self._timer(now)
+            case NotStarted(reason) if s in IDLE_STATES:
+                self.reason = reason
+                return []
         raise InvalidTransition(s.value, type(event).__name__)
 
     # -- guards and helpers ----------------------------------------------------------------------
@@ -231,17 +248,19 @@ class ProcessMachine:
         self._to(ProcessState.STOPPING, now, reason, now + self.stop_spec.timeout_s)
         return [SendSignal(self.stop_spec.signal)]
 
-    def _wants_restart(self, returncode: int | None, during_start: bool) -> bool:
+    def _wants_restart(self, returncode: int | None) -> bool:
         policy = self.restart_spec.policy
         if policy is RestartPolicy.NEVER:
             return False
-        if policy is RestartPolicy.ALWAYS or during_start:
-            return True
-        return returncode != 0
+        return policy is RestartPolicy.ALWAYS or returncode != 0
+
+    def _budget_spent(self) -> bool:
+        limit = self.restart_spec.attempts  # an int, or UNLIMITED
+        return isinstance(limit, int) and self.attempts >= limit
 
     def _retry(self, now: float, kind: str, reason: str) -> list[Action]:
         """A failure that the restart policy answers: spend one attempt, or give up."""
-        if self.attempts >= self.restart_spec.attempts:
+        if self._budget_spent():
             spent = self.restart_spec.attempts
             self._to(ProcessState.FATAL, now, f"{reason}; gave up after {spent} restart(s)")
             return []
@@ -269,8 +288,10 @@ class ProcessMachine:
             self.attempts = 0
         during_start = was is ProcessState.STARTING
         reason = f"{what} during start period" if during_start else what
-        if not self._wants_restart(event.returncode, during_start):
-            self._to(ProcessState.EXITED, now, reason)
+        if not self._wants_restart(event.returncode):
+            failed_start = during_start and event.returncode != 0
+            end = ProcessState.FATAL if failed_start else ProcessState.EXITED  # policy never
+            self._to(end, now, f"{reason} (policy never: not restarted)" if failed_start else reason)
             return []
         return self._retry(now, "exit", reason)
 
@@ -294,7 +315,7 @@ class ProcessMachine:
         up_s = now - self.spawned_at if self.spawned_at is not None else 0.0
         if up_s >= self.restart_spec.reset_after_s:
             self.attempts = 0
-        if self.attempts >= self.restart_spec.attempts:
+        if self._budget_spent():
             spent = self.restart_spec.attempts
             return self._begin_stop(now, _AfterStop.FATAL, f"{reason}; gave up after {spent} restart(s)")
         return self._begin_stop(now, _AfterStop.RETRY, reason)

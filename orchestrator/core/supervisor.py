@@ -19,7 +19,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from orchestrator.config.spec import Config, DependencyCondition, ServiceSpec
 from orchestrator.core.events import EventLog
 from orchestrator.core.history import ComfyPoint, History, Sample, run_sampler
-from orchestrator.core.machine import ALIVE_STATES, IDLE_STATES, ProcessState, Restart, Start, Stop
+from orchestrator.core.machine import ALIVE_STATES, IDLE_STATES, NotStarted, ProcessState, Restart, Start, Stop
 from orchestrator.core.resources import NO_USAGE, ResourceMonitor
 from orchestrator.core.runner import GROUP_POLL_S, KILL_WAIT_S, PIPE_DRAIN_S, ServiceRunner
 from orchestrator.core.statefile import ChildRegistry
@@ -320,19 +320,26 @@ class Supervisor:
             other = self.runners.get(dep.name)
             if other is None:
                 continue
+            since = -1  # `completed`: the run to wait for is the one after this many spawns
             if other.state in IDLE_STATES and other.waiting_for is None:
+                since = other.machine.spawns  # we start it now: an earlier run's end does not count
                 self._schedule_start(dep.name)
-            def settled(r: ServiceRunner, condition: DependencyCondition = dep.condition) -> bool:
-                gave_up = r.state is ProcessState.FATAL or runner.waiting_for is None
-                return gave_up or _satisfied(r, condition)
+
+            def settled(r: ServiceRunner, condition: DependencyCondition = dep.condition, since: int = since) -> bool:
+                if runner.waiting_for is None:  # cancelled by a stop meanwhile
+                    return True
+                if condition is DependencyCondition.COMPLETED:
+                    return r.machine.spawns > since and r.state in IDLE_STATES and r.waiting_for is None
+                return r.state is ProcessState.FATAL or _satisfied(r, condition)
 
             await other.wait_until(settled, float("inf"))
-            if runner.waiting_for is None:  # cancelled by a stop meanwhile
+            if runner.waiting_for is None:
                 return
             if not _satisfied(other, dep.condition):
                 runner.waiting_for = None
-                self.events.record("dependency_failed", f"not started: {dep.name} is {other.state.value}",
-                                   service=runner.name, level="warning")
+                why = f"not started: {dep.name} is {other.state.value} ({other.machine.reason})"
+                self.events.record("dependency_failed", why, service=runner.name, level="warning")
+                runner.send(NotStarted(why))  # its status says why until it is started again
                 runner.notify()
                 return
         runner.waiting_for = None
@@ -340,6 +347,8 @@ class Supervisor:
 
 
 def _satisfied(runner: ServiceRunner, condition: DependencyCondition) -> bool:
+    if condition is DependencyCondition.COMPLETED:
+        return runner.state is ProcessState.EXITED and runner.machine.last_exit == 0
     if runner.state is not ProcessState.RUNNING:
         return False
     return condition is DependencyCondition.RUNNING or runner.health == "healthy"

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from orchestrator.config.loader import default_config_path, load_config, parse_config
-from orchestrator.config.spec import DependencyCondition, HealthAction, RestartPolicy
+from orchestrator.config.spec import UNLIMITED, DependencyCondition, HealthAction, RestartPolicy
 from orchestrator.errors import ConfigError, ConfigIssue
 
 REPO = Path(__file__).resolve().parents[2]
@@ -763,3 +763,44 @@ def test_expanded_text_survives_copies_and_repr_shows_it_as_written() -> None:
         assert twin == SECRET and isinstance(twin, Expanded) and twin.template == "${S}"
     assert repr(value) == "'${S}'" and f"{value!r}" == "'${S}'"
     assert str(value) == SECRET  # what the child gets
+
+
+# --- one-shot jobs and unlimited restarts (issue 11) -----------------------------------------------
+
+
+def test_attempts_unlimited_in_a_service_and_in_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+        defaults: {restart: {attempts: unlimited}}
+        services:
+          a: {command: [x], restart: {policy: always}}
+          b: {command: [x], restart: {attempts: Unlimited}}
+          c: {command: [x], restart: {attempts: 2}}
+    """), {})
+    assert config.services["a"].restart.attempts is UNLIMITED
+    assert config.services["b"].restart.attempts is UNLIMITED
+    assert config.services["c"].restart.attempts == 2
+
+
+@pytest.mark.parametrize(("value", "got"), [("-1", "got -1"), (".inf", "got inf"), ("forever", "got 'forever'")])
+def test_attempts_explains_the_accepted_values(tmp_path: Path, value: str, got: str) -> None:
+    issue = only_issue(tmp_path, f"services:\n  a: {{command: [x], restart: {{attempts: {value}}}}}\n")
+    assert issue.key_path == "services.a.restart.attempts"
+    assert got in issue.message and "a whole number >= 0 or `unlimited`" in issue.message, issue.message
+
+
+def test_depends_on_completed(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, """
+        services:
+          migrate: {command: [x], restart: {policy: on-failure}}
+          app: {command: [x], depends_on: {migrate: completed}}
+    """), {})
+    assert config.services["app"].depends_on[0].condition is DependencyCondition.COMPLETED
+
+
+def test_depends_on_completed_of_an_always_service_is_an_error(tmp_path: Path) -> None:
+    issue = only_issue(tmp_path, """
+        services:
+          loop: {command: [x], restart: {policy: always}}
+          app: {command: [x], depends_on: {loop: completed}}
+    """)
+    assert issue.key_path == "services.app.depends_on" and "never completes" in issue.message

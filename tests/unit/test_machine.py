@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.config.spec import RestartPolicy, RestartSpec, StopSpec
+from orchestrator.config.spec import UNLIMITED, RestartPolicy, RestartSpec, StopSpec, Unlimited
 from orchestrator.core.machine import (
     Exited,
     Kill,
@@ -25,7 +25,7 @@ from orchestrator.errors import InvalidTransition
 S = ProcessState
 
 
-def machine(policy: RestartPolicy = RestartPolicy.ON_FAILURE, attempts: int = 3, cooldown: float = 30.0,
+def machine(policy: RestartPolicy = RestartPolicy.ON_FAILURE, attempts: int | Unlimited = 3, cooldown: float = 30.0,
             reset_after: float = 300.0, start_period: float = 1.0) -> ProcessMachine:
     return ProcessMachine(RestartSpec(policy, attempts, cooldown, reset_after), StopSpec(10.0, "SIGTERM"),
                           start_period)
@@ -104,13 +104,74 @@ def test_policy_never_and_on_failure_and_always() -> None:
     assert m.handle(Exited(0), 5.0) == [Spawn()]
 
 
-def test_exit_during_start_period_is_a_failed_start() -> None:
+def test_nonzero_exit_during_start_period_is_a_failed_start() -> None:
     m = machine(cooldown=0.0)
     m.handle(Start(), 0.0)
     m.handle(Spawned(1), 0.0)
-    assert m.handle(Exited(0), 0.2) == [Spawn()]
+    assert m.handle(Exited(1), 0.2) == [Spawn()]
     assert "during start period" in m.reason
     assert m.attempts == 1
+
+
+def test_one_shot_job_exiting_0_within_start_period_ends_exited_not_restarted() -> None:
+    m = machine(RestartPolicy.ON_FAILURE, cooldown=0.0)
+    m.handle(Start(), 0.0)
+    m.handle(Spawned(1), 0.0)
+    assert m.handle(Exited(0), 0.05) == []  # a download that found its file: done, a success
+    assert m.state is S.EXITED and m.last_exit == 0 and m.attempts == 0
+    assert sum(m.restarts.values()) == 0 and m.next_deadline() is None
+
+
+RESTARTED, EXITED, FATAL = "restarted", "exited", "fatal"
+
+
+@pytest.mark.parametrize(("policy", "returncode", "inside", "outcome"), [
+    # The table of docs/config.md: policy x exit kind x inside/after start_period.
+    (RestartPolicy.ALWAYS, 0, True, RESTARTED),
+    (RestartPolicy.ALWAYS, 0, False, RESTARTED),
+    (RestartPolicy.ALWAYS, 1, True, RESTARTED),
+    (RestartPolicy.ALWAYS, -9, False, RESTARTED),
+    (RestartPolicy.ON_FAILURE, 0, True, EXITED),
+    (RestartPolicy.ON_FAILURE, 0, False, EXITED),
+    (RestartPolicy.ON_FAILURE, 1, True, RESTARTED),
+    (RestartPolicy.ON_FAILURE, -15, True, RESTARTED),
+    (RestartPolicy.ON_FAILURE, 2, False, RESTARTED),
+    (RestartPolicy.ON_FAILURE, -9, False, RESTARTED),
+    (RestartPolicy.NEVER, 0, True, EXITED),
+    (RestartPolicy.NEVER, 0, False, EXITED),
+    (RestartPolicy.NEVER, 1, True, FATAL),
+    (RestartPolicy.NEVER, -9, True, FATAL),
+    (RestartPolicy.NEVER, 1, False, EXITED),
+    (RestartPolicy.NEVER, -9, False, EXITED),
+])
+def test_exit_outcome_by_policy_exit_kind_and_start_period(
+    policy: RestartPolicy, returncode: int, inside: bool, outcome: str
+) -> None:
+    m = machine(policy, cooldown=0.0)
+    if inside:
+        m.handle(Start(), 0.0)
+        m.handle(Spawned(1), 0.0)
+    else:
+        running(m)
+    actions = m.handle(Exited(returncode), 0.5 if inside else 5.0)
+    if outcome == RESTARTED:
+        assert actions == [Spawn()] and m.attempts == 1 and m.restarts["exit"] == 1
+    else:
+        assert actions == [] and m.state is S(outcome) and m.attempts == 0
+        assert ("policy never" in m.reason) == (outcome == FATAL)
+
+
+def test_unlimited_attempts_never_give_up_and_keep_the_cooldown() -> None:
+    m = machine(RestartPolicy.ALWAYS, attempts=UNLIMITED, cooldown=10.0)
+    running(m, 0.0)
+    spawned = 0.0
+    for _ in range(500):
+        m.handle(Exited(0), spawned + 1.0)
+        assert m.state is S.BACKOFF and m.next_deadline() == spawned + 10.0  # spaced by the cooldown
+        spawned += 10.0
+        assert m.handle(Timer(), spawned) == [Spawn()]
+        m.handle(Spawned(1), spawned)
+    assert m.attempts == 500 and m.state is S.STARTING
 
 
 def test_spawn_failure_is_fatal_at_once() -> None:
