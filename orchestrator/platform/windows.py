@@ -46,8 +46,8 @@ import structlog
 
 from orchestrator.errors import SpawnError
 from orchestrator.platform import winjob
-from orchestrator.platform.base import Child, LeftoverRecord
-from orchestrator.platform.common import EnvSelector, kill_marked, marked_processes
+from orchestrator.platform.base import Child, EnvSelector, LeftoverRecord
+from orchestrator.platform.common import marked_processes
 from orchestrator.platform.wincommand import BatchArgumentError, batch_command_line, is_batch, resolve_program
 from orchestrator.types import ByteSource
 
@@ -191,7 +191,9 @@ class WindowsPlatform:
         return False  # no such thing here: each child's Job Object already holds its whole tree
 
     def kill_marked(self, select: EnvSelector, timeout_s: float) -> list[str]:
-        return kill_marked(select, timeout_s)  # normally nothing: the jobs ended them first
+        # Nothing to find: a child's job holds its whole tree and ends with it (and with us). Reading
+        # every process's environment here means reading each one's PEB: not worth it for nothing.
+        return []
 
     def reap_adopted(self) -> None:
         pass  # Windows has no zombies and re-parents nothing to us

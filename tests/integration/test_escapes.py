@@ -144,3 +144,16 @@ def test_each_restart_leaves_no_daemon_behind(tmp_path: Path) -> None:
         assert left == [], f"{len(left)} daemon(s) of earlier children still running"
     finally:
         _end([sup], daemons)
+
+
+def test_a_daemon_that_ends_by_itself_leaves_no_zombie(tmp_path: Path) -> None:
+    # As subreaper the supervisor is the daemon's parent: it must collect the exit status (ADOPTED_REAP_S).
+    cfg = _daemon_service(tmp_path, "--exit-soon")
+    sup, daemon = _start(tmp_path, cfg)
+    try:
+        deadline = time.monotonic() + 20
+        while psutil.pid_exists(daemon.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not psutil.pid_exists(daemon.pid), f"pid {daemon.pid} is still {daemon.status()}"
+    finally:
+        _end([sup], [daemon])
