@@ -17,7 +17,7 @@ COMPLETED = (Dependency("job", DependencyCondition.COMPLETED),)
 
 @pytest.mark.parametrize("policy", ["on-failure", "never"])
 async def test_job_exiting_0_at_once_ends_exited_and_its_dependant_starts(tmp_path: Path, policy: str) -> None:
-    job = service("job", child("exit_with.py", 0), policy=policy, start_period_s=2.0)  # done at once
+    job = service("job", child("exit_with.py", 0), policy=policy, start_period_s=30.0)  # done at once
     app = service("app", child("ready_then_sleep.py"), depends_on=COMPLETED)
     async with supervising(config(tmp_path, job, app)) as sup:
         await wait_for(lambda: sup.status("app").state == "running", 20, "app running after the job")
@@ -28,7 +28,7 @@ async def test_job_exiting_0_at_once_ends_exited_and_its_dependant_starts(tmp_pa
 
 
 async def test_dependant_of_a_job_that_ends_fatal_does_not_start_and_says_why(tmp_path: Path) -> None:
-    job = service("job", child("exit_with.py", 3), attempts=1, start_period_s=1.0)
+    job = service("job", child("exit_with.py", 3), attempts=1, start_period_s=30.0)  # exits well within
     app = service("app", child("ready_then_sleep.py"), depends_on=COMPLETED)
     async with supervising(config(tmp_path, job, app)) as sup:
         await wait_for(lambda: sup.status("job").state == "fatal", 20, "the job fatal")
