@@ -144,6 +144,7 @@ class PosixPlatform:
         # Our own children (asyncio waits for them) as against orphans re-parented to us as subreaper.
         self._own: set[int] = set()
         self._spawning = 0  # a spawn in flight has a child whose pid we do not know yet
+        self._spawn_seq = 0  # spawns begun so far
         self.subreaper = False
 
     def become_subreaper(self) -> bool:
@@ -159,11 +160,16 @@ class PosixPlatform:
         return kill_marked(select, timeout_s)
 
     def _adopted(self) -> list[psutil.Process]:
+        """Our children that we did not spawn. Runs in a worker thread: a spawn that began before or
+        during the listing (its child not yet in `_own`) voids the answer; the next call tries again."""
+        seq = self._spawn_seq
         if not self.subreaper or self._spawning:
             return []
-        with contextlib.suppress(psutil.Error):
-            return [p for p in psutil.Process().children() if p.pid not in self._own]
-        return []  # pragma: no cover - our own process is always readable
+        try:
+            found = [p for p in psutil.Process().children() if p.pid not in self._own]
+        except psutil.Error:  # pragma: no cover - our own process is always readable
+            return []
+        return [] if self._spawning or self._spawn_seq != seq else found
 
     def reap_adopted(self) -> None:
         for proc in self._adopted():
@@ -204,6 +210,7 @@ class PosixPlatform:
         out_r, out_w = _pipe()
         err_r, err_w = _pipe()
         self._spawning += 1
+        self._spawn_seq += 1
         try:
             proc = await asyncio.create_subprocess_exec(
                 *launch,
