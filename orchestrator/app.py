@@ -126,16 +126,16 @@ async def run(
     before any child starts. `adopt_orphans`: this process is the supervisor and nothing else (the
     CLI's `run`): it becomes a child subreaper on Linux, and every child it did not spawn is an
     orphan of a service (never set it in a process that has children of its own, a test runner's)."""
-    own = claim_state_dir(config) if lock is None else None
+    held = lock if lock is not None else claim_state_dir(config)
     try:
-        await _run_locked(config, system, announce, lock or own, adopt_orphans)
+        await _run_locked(config, system, announce, held, adopt_orphans)
     finally:
-        if own is not None:
-            own.release()
+        if lock is None:  # ours to release; a caller's lock is the caller's
+            held.release()
 
 
 async def _run_locked(
-    config: Config, system: System | None, announce: Callable[[str], None] | None, lock: StateLock | None,
+    config: Config, system: System | None, announce: Callable[[str], None] | None, lock: StateLock,
     adopt_orphans: bool,
 ) -> None:
     sock = open_api_socket(config)  # before the supervisor: nothing to undo if the API cannot listen
@@ -149,9 +149,8 @@ async def _run_locked(
             await core.start(_supervise, system, api)
             url = await core.start(api.serve)
             _log.info("api_listening", url=url)
-            if lock is not None:
-                lock.note(api=url)
-                api.on_rebound.append(lambda new: lock.note(api=new))
+            lock.note(api=url)  # what a second supervisor's refusal will name
+            api.on_rebound.append(lambda new: lock.note(api=new))
             if announce is not None:
                 announce(url)
                 api.on_rebound.append(announce)

@@ -34,7 +34,6 @@ OWNER_MARKER = "ORCHESTRATOR_SUPERVISOR"  # "pid start_time" of the supervisor: 
 _GONE_POLL_S = 0.02  # how often a kill looks for its victims to be gone
 
 
-
 def marked_processes(run_id: str) -> list[psutil.Process]:
     """Processes whose environment carries that run's marker (psutil reads it for our own user's)."""
     found = []
