@@ -24,7 +24,7 @@ from orchestrator.api.errors import ErrorMiddleware, bool_param, choice_param, e
 from orchestrator.api.httpmetrics import HttpMetrics, HttpMetricsMiddleware
 from orchestrator.api.metrics import CONTENT_TYPE, render
 from orchestrator.api.protocols import SupervisorAPI
-from orchestrator.logs.follow import MAX_LINES, Followers, read_tail
+from orchestrator.logs.follow import MAX_LINES, Followers, tail_text
 from orchestrator.types import LogSource
 
 __all__ = ["DEFAULT_LINES", "create_app"]
@@ -158,7 +158,7 @@ class ControlApi:
         if bool_param(request, "follow"):
             return StreamingResponse(self.followers.follow(source, n), media_type="text/event-stream",
                                      headers=_SSE_HEADERS)
-        return JSONResponse({"service": name, "stream": stream, "lines": read_tail(source, n)})
+        return JSONResponse({"service": name, "stream": stream, "lines": await tail_text(source, n)})
 
     async def events(self, request: Request) -> Response:
         """---

@@ -21,11 +21,11 @@ from orchestrator.logs.files import (
     Fallback,
     Remove,
     Rename,
+    configured_paths,
     copy_truncate,
     numbered_backups,
     open_append,
     remove_file,
-    rotated_paths,
     shift_backups,
 )
 from orchestrator.logs.pump import ReceiveStreamSource, pump
@@ -52,7 +52,10 @@ def _stamp_prefix() -> bytes:
 class LogSink:
     """One append-only rotating file; lives as long as the service, across child restarts.
 
-    Rotation happens only between lines; a line longer than max_size is kept whole in one file.
+    Rotation happens between lines, with one exception that bounds every file: a line that reaches
+    max_size is cut there and goes on in the next file, unless it began after the file's start and
+    ends in the same write (it is then finished in this file). So no file exceeds max_size by more than
+    one write (one pipe read: at most the pump's 1 MiB chunk, plus timestamps if they are on).
     Everything runs on the caller's thread (the event loop): writes go to the page cache and are cheap.
     `on_error(kind, exc)` gets "write_failed" once when bytes start being dropped, "write_recovered"
     when writing works again (`episode_dropped` then says how much was lost), and "rotate_failed" once
@@ -84,6 +87,7 @@ class LogSink:
         self._file: BinaryIO | None = None
         self._size = 0  # of the current file, known once it is open
         self._at_boundary = True  # the file ends on a newline (or is empty): rotation is allowed
+        self._line_at = 0  # where in the current file the unfinished line began (0: at its start)
         self._line_start = True  # the child's stream is at a line start: the next byte gets a timestamp
         self._dropping = False
         self._rotate_failing = False
@@ -133,8 +137,8 @@ class LogSink:
             self._listeners.remove(fn)
 
     def rotated_paths(self) -> list[Path]:
-        """[path, path.1, path.2, ...] for those that exist, newest first."""
-        return rotated_paths(self.path)
+        """[path, path.1, ... path.backups] that exist as regular files (never a link), newest first."""
+        return configured_paths(self.path, self._spec.backups)
 
     # -- writing ------------------------------------------------------------------------------------
 
@@ -148,54 +152,74 @@ class LogSink:
         return out[: -len(prefix)] if self._line_start else out
 
     def _write_rotating(self, data: bytes) -> None:
-        view, pos, end, limit = memoryview(data), 0, len(data), self._spec.max_size
+        pos, end, limit = 0, len(data), self._spec.max_size
         while pos < end:
             room = limit - self._size
             if limit <= 0 or end - pos <= room or self._rotation_blocked():
-                self._put(view[pos:] if pos else data, end - pos)
+                self._put(data, pos, end)
                 return
             # The last newline that still fits: the next line would not, so rotate after it.
             cut = data.rfind(b"\n", pos, pos + room) if room > 0 else -1
             if cut < 0 and self._at_boundary and self._size > 0:
                 self._rotate()  # the next line does not fit: start it in a fresh file
                 continue
-            if cut < 0:  # mid-line, or one line longer than max_size: finish it whole in this file
-                cut = data.find(b"\n", pos)
-                if cut < 0:
-                    self._put(view[pos:], end - pos)
-                    return
-            if not self._put(view[pos : cut + 1], end - pos):
+            if cut < 0:
+                cut = self._cut_in_line(data, pos, room)
+                if cut < 0:  # the file is full in the middle of a line: the next file continues it
+                    self._rotate()
+                    continue
+            if not self._put(data, pos, cut + 1):
                 return
             pos = cut + 1
 
-    def _put(self, chunk: memoryview | bytes, remaining: int) -> bool:
-        """Writes `chunk` whole; on failure drops it and the rest of the write (`remaining` bytes)."""
+    def _cut_in_line(self, data: bytes, pos: int, room: int) -> int:
+        """Where to end this file's part of a line that does not fit in `room`; -1: rotate first.
+
+        A line that began after the file's start (it may well fit in a file of its own) is finished
+        here if its newline is in this write: the file then exceeds max_size by less than one write.
+        Otherwise the line is cut where the file reaches max_size.
+        """
+        if self._line_at > 0:
+            newline = data.find(b"\n", pos)
+            if newline >= 0:
+                return newline
+        return pos + room - 1 if room > 0 else -1
+
+    def _put(self, data: bytes, start: int, stop: int) -> bool:
+        """Writes data[start:stop] whole; on failure drops it and the rest of `data`."""
         f = self._file if self._file is not None else self._ensure_open()
         if f is None:
-            self._drop(remaining, self.last_error)
+            self._drop(len(data) - start, self.last_error)
             return False
-        done, size = 0, len(chunk)
+        chunk = memoryview(data)[start:stop] if start or stop < len(data) else data
+        done, size = 0, stop - start
         try:
             while done < size:
-                n = f.write(chunk[done:])
+                n = f.write(chunk[done:] if done else chunk)
                 if not n:
                     raise OSError("the file accepted no bytes")
                 done += n
         except OSError as exc:
-            self._account(chunk, done)
-            self._fail_file(exc, remaining - done)
+            self._account(data, start, done)
+            self._fail_file(exc, len(data) - start - done)
             return False
-        self._account(chunk, done)
+        self._account(data, start, done)
         if self._dropping:
             self._dropping = False
             self._report("write_recovered", None)
         return True
 
-    def _account(self, chunk: memoryview | bytes, done: int) -> None:
-        if done:
-            self.bytes_written += done
-            self._size += done
-            self._at_boundary = chunk[done - 1 : done] == b"\n"
+    def _account(self, data: bytes, start: int, done: int) -> None:
+        if not done:
+            return
+        self.bytes_written += done
+        before, self._size = self._size, self._size + done
+        self._at_boundary = data[start + done - 1] == 0x0A
+        newline = data.rfind(b"\n", start, start + done)
+        if newline >= 0:
+            self._line_at = before + newline - start + 1  # where the unfinished line began
+        elif before == 0:
+            self._line_at = 0  # the file starts inside a line (one cut at max_size)
 
     def _notify(self, fn: Listener, data: bytes) -> None:
         try:
@@ -266,7 +290,7 @@ class LogSink:
                 self._report("rotate_failed", exc)
             return
         self._rotate_failing = False
-        self._size = 0
+        self._size = self._line_at = 0
         self._at_boundary = True
         for _, extra in numbered_backups(self.path)[self._spec.backups :]:
             extra.unlink(missing_ok=True)  # left over from a larger `backups` before a reload

@@ -87,28 +87,67 @@ def test_many_lines_across_rotations_are_all_there_once_in_order(tmp_path: Path)
     assert sink.bytes_dropped == 0
 
 
-def test_line_longer_than_max_size_is_whole_in_its_own_file(tmp_path: Path) -> None:
-    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=100, backups=10))
+def test_line_longer_than_max_size_is_cut_at_max_size(tmp_path: Path) -> None:
+    # It starts a fresh file (it does not fit after "short"), is cut where that file is full, and the
+    # next files continue it: no file holds more than max_size.
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=100, backups=20))
     long = b"L" * 1000 + b"\n"
     sink.write(b"short\n")
-    sink.write(long[:500])  # known to be too long when it starts: rotate before it
+    sink.write(long[:500])
     sink.write(long[500:] + b"after\n")
     sink.close()
     contents = [p.read_bytes() for p in reversed(sink.rotated_paths())]
-    assert contents == [b"short\n", long, b"after\n"]
+    assert contents[0] == b"short\n"
+    assert b"".join(contents[1:]) == long + b"after\n"
+    assert all(len(c) <= 100 for c in contents)
+    assert [len(c) for c in contents[1:-1]] == [100] * 10
 
 
-def test_long_line_arriving_in_small_pieces_stays_whole(tmp_path: Path) -> None:
-    # Its start fits, so it starts in the current file (output is never held back); then it is finished
-    # there, and the file rotates after it.
+def test_line_that_began_mid_file_is_finished_there_when_it_ends_in_the_same_write(tmp_path: Path) -> None:
+    # Its start fit, so it started in the current file (output is never held back); its end came in
+    # one write: the file takes it whole and rotates after it, over max_size by less than that write.
     sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=100, backups=10))
+    line = b"M" * 150 + b"\n"
+    sink.write(b"short\n" + line[:50])
+    sink.write(line[50:])
+    sink.write(b"after\n")
+    contents = [p.read_bytes() for p in reversed(sink.rotated_paths())]
+    assert contents == [b"short\n" + line, b"after\n"]
+
+
+def test_long_line_arriving_in_small_pieces_is_cut_at_max_size(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=100, backups=20))
     long = b"L" * 1000 + b"\n"
     sink.write(b"short\n")
     for i in range(0, len(long), 64):
         sink.write(long[i : i + 64])
     sink.write(b"after\n")
     contents = [p.read_bytes() for p in reversed(sink.rotated_paths())]
-    assert contents == [b"short\n" + long, b"after\n"]
+    assert b"".join(contents) == b"short\n" + long + b"after\n"
+    assert all(len(c) <= 100 for c in contents)
+
+
+def test_no_file_exceeds_max_size_plus_one_write_whatever_the_chunks(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    pieces = [b"x" * rng.choice([0, 3, 40, 99, 100, 101, 250, 1000]) + b"\n" * rng.randint(0, 2)
+              for _ in range(3000)]
+    data = b"".join(pieces)
+    files: list[bytes] = []
+
+    def rename(src: Path, dst: Path) -> None:  # each file as it is rotated away
+        files.append(src.read_bytes())
+        os.replace(src, dst)
+
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=100, backups=1), rename=rename)
+    biggest = 300
+    write_in_random_chunks(sink, data, seed=3, biggest=biggest)
+    sink.close()
+    files.append(sink.path.read_bytes())
+    assert b"".join(files) == data and len(files) > 1000
+    for content in files:
+        assert len(content) < 100 + biggest
+        if len(content) > 100:  # only a line that began mid-file and ended in the last write
+            assert content.endswith(b"\n") and b"\n" in content[:100]
 
 
 def test_bytes_kept_exactly_invalid_utf8_and_final_partial_line(tmp_path: Path) -> None:
@@ -133,7 +172,7 @@ def test_backups_limit_removes_the_oldest(tmp_path: Path) -> None:
 
 
 def test_rotation_cost_follows_existing_backups_not_the_limit(tmp_path: Path) -> None:
-    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=10, backups=10**9))  # "keep everything"
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=20, backups=10**9))  # "keep everything"
     for line in numbered(5):
         sink.write(line)
     assert [p.name for p in sink.rotated_paths()] == ["a.log"] + [f"a.log.{i}" for i in range(1, 5)]
@@ -354,11 +393,11 @@ def test_reconfigure_moves_to_the_new_place_and_limits(tmp_path: Path) -> None:
 
 
 def test_reconfigure_with_fewer_backups_prunes_on_next_rotation(tmp_path: Path) -> None:
-    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=10, backups=5))
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=22, backups=5))
     for line in numbered(8):
         sink.write(line)
     assert len(sink.rotated_paths()) == 6
-    sink.reconfigure(sink.path, spec(tmp_path, max_size=10, backups=2))
+    sink.reconfigure(sink.path, spec(tmp_path, max_size=22, backups=2))
     sink.write(b"z\n")
     assert [p.name for p in sink.rotated_paths()] == ["a.log", "a.log.1", "a.log.2"]
 

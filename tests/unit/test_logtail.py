@@ -7,7 +7,7 @@ import pytest
 
 from orchestrator.config.spec import LogSpec
 from orchestrator.logs.sink import LogSink
-from orchestrator.logs.tail import _tail_stream, tail_lines
+from orchestrator.logs.tail import CUT_MARKER, MAX_TAIL_BYTES, _tail_stream, tail_budget, tail_lines
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -50,7 +50,7 @@ def test_small_blocks_give_the_same_answer(block: int) -> None:
     data = b"".join(b"%d\n" % i * (i % 5) for i in range(200)) + b"end"
     expected = data.split(b"\n")
     for n in (1, 2, 10, 1000):
-        got = _tail_stream(io.BytesIO(data), n, block)
+        got = _tail_stream(io.BytesIO(data), n, block)[0]
         assert got == expected[-n:]
 
 
@@ -68,7 +68,7 @@ class CountingReader(io.BytesIO):
 def test_reads_only_the_tail_of_a_big_file() -> None:
     data = (b"y" * 99 + b"\n") * 100_000  # 10 MB
     reader = CountingReader(data)
-    lines = _tail_stream(reader, 100, 64 * 1024)
+    lines = _tail_stream(reader, 100, 64 * 1024)[0]
     assert lines == [b"y" * 99] * 100
     assert reader.bytes_read <= 64 * 1024 + 1
 
@@ -79,3 +79,30 @@ def test_tail_of_what_a_sink_wrote(tmp_path: Path) -> None:
         sink.write(b"n%04d\n" % i)
     sink.close()
     assert tail_lines(sink.rotated_paths(), 300) == [b"n%04d" % i for i in range(700, 1000)]
+
+
+def test_a_line_longer_than_the_budget_is_returned_cut_and_marked(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.log", b"first\n" + b"z" * (5 << 20))  # 5 MiB without a newline
+    budget = tail_budget(1)
+    assert budget == (1 << 20) + 1024
+    [line] = tail_lines([path], 1)
+    assert line.startswith(CUT_MARKER) and set(line.removeprefix(CUT_MARKER)) == {ord("z")}
+    assert len(line) - len(CUT_MARKER) < budget
+
+
+def test_the_budget_holds_across_files_and_stops_at_a_cut_line(tmp_path: Path) -> None:
+    current = write(tmp_path / "a.log", b"y" * (600 << 10) + b"\nlast\n")
+    older = write(tmp_path / "a.log.1", b"old\n" + b"w" * (600 << 10))
+    oldest = write(tmp_path / "a.log.2", b"never read\n")
+    lines = tail_lines([current, older, oldest], 10)
+    assert lines[-2:] == [b"y" * (600 << 10), b"last"]
+    assert lines[0].startswith(CUT_MARKER + b"w") and len(lines) == 3
+    assert sum(len(x) for x in lines) - len(CUT_MARKER) <= tail_budget(10)
+
+
+def test_bytes_read_are_bounded_by_the_budget_not_the_file() -> None:
+    reader = CountingReader(b"q" * (20 << 20))
+    lines, used, cut = _tail_stream(reader, 10_000, 64 * 1024, budget=tail_budget(10_000))
+    assert cut and len(lines) == 1
+    assert reader.bytes_read <= tail_budget(10_000) + 1 and used <= tail_budget(10_000)
+    assert tail_budget(10**6) == MAX_TAIL_BYTES == 16 << 20
