@@ -20,6 +20,7 @@ import anyio
 
 from orchestrator.logs.tail import open_tail, tail_budget
 from orchestrator.logs.tail import read_tail as read_tail_files
+from orchestrator.platform.limits import release_free_memory
 from orchestrator.types import LogSource
 
 __all__ = [
@@ -159,6 +160,7 @@ class Followers:
             source.remove_listener(backlog.put)
             self._open.discard(backlog)
             backlog.close()
+            release_free_memory()  # its backlog's chunks were freed: give the pages back
 
 
 async def _lines_of(backlog: _Backlog) -> AsyncIterator[bytes]:
