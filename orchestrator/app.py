@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute
 
 from orchestrator.api.app import create_app
 from orchestrator.api.auth import AccessPolicy
+from orchestrator.api.guard import AcceptWatch, connection_cap
 from orchestrator.api.listener import ApiListener
 from orchestrator.api.live import LiveFeeds, live_routes, status_body
 from orchestrator.api.metrics import build_registry
@@ -44,6 +45,7 @@ from orchestrator.health.checks import SystemChecks
 from orchestrator.health.probe import Prober
 from orchestrator.logs.follow import Followers
 from orchestrator.platform import Platform
+from orchestrator.platform.limits import open_file_limit, raise_open_file_limit
 from orchestrator.platform.signals import SignalKind, shutdown_signals
 from orchestrator.platform.statelock import StateLock
 from orchestrator.reload.reloader import Reloader
@@ -138,6 +140,7 @@ async def _run_locked(
     config: Config, system: System | None, announce: Callable[[str], None] | None, lock: StateLock,
     adopt_orphans: bool,
 ) -> None:
+    _raise_open_file_limit()
     sock = open_api_socket(config)  # before the supervisor: nothing to undo if the API cannot listen
     system = system or build_system(config)
     system.supervisor.adopt_orphans = adopt_orphans
@@ -156,6 +159,14 @@ async def _run_locked(
                 api.on_rebound.append(announce)
         tg.cancel_scope.cancel()
     _log.info("supervisor_stopped")
+
+
+def _raise_open_file_limit() -> None:
+    """Descriptors for connections, children's pipes and logs: the soft limit raised to the hard one."""
+    limits = raise_open_file_limit()
+    if limits is not None:
+        before, after = limits
+        _log.info("open_file_limit", limit=after, before=before, api_connections=connection_cap(after))
 
 
 def open_api_socket(config: Config) -> socket.socket:
@@ -183,7 +194,9 @@ def build_api_server(
         sup, registry, access=AccessPolicy.for_listener(config.api.host, port, token),
         followers=followers, routes=routes,
     )
-    return ApiServer(app, sock, on_stop=[followers.close_all, live.close_all])
+    cap = connection_cap(open_file_limit())
+    return ApiServer(app, sock, on_stop=[followers.close_all, live.close_all], max_connections=cap,
+                     watch=AcceptWatch(sup.events))
 
 
 async def _supervise(system: System, api: ApiListener, *, task_status: TaskStatus[None]) -> None:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import Callable, Generator, Sequence
@@ -19,6 +20,7 @@ import uvicorn
 from anyio.abc import TaskStatus
 from starlette.types import ASGIApp
 
+from orchestrator.api.guard import KEEP_ALIVE_S, MAX_CONNECTIONS, AcceptWatch, accept_batch, guarded_protocol
 from orchestrator.api.token import ApiSetupError
 
 __all__ = ["ApiServer", "bind_socket", "url_of"]
@@ -57,11 +59,19 @@ def url_of(sock: socket.socket) -> str:
 class ApiServer(uvicorn.Server):
     """Serves `app` on a pre-bound socket inside the caller's task group until `stop()`."""
 
-    def __init__(self, app: ASGIApp, sock: socket.socket, *, on_stop: Sequence[Callable[[], None]] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, sock: socket.socket, *, on_stop: Sequence[Callable[[], None]] = (),
+        max_connections: int = MAX_CONNECTIONS, watch: AcceptWatch | None = None,
+    ) -> None:
+        # Bounded connections (api/guard.py): a cap, a header deadline, idle keep-alives closed.
+        protocol = guarded_protocol(max_connections, watch=watch)
         config = uvicorn.Config(
             app, log_config=None, lifespan="off", access_log=False, date_header=False, server_header=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, http="h11",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, http=protocol, timeout_keep_alive=KEEP_ALIVE_S,
+            backlog=accept_batch(max_connections),
         )
+        self.max_connections = max_connections
+        self.watch = watch
         super().__init__(config)
         self.sock = sock
         self.url = url_of(sock)
@@ -96,6 +106,8 @@ class ApiServer(uvicorn.Server):
             self.sock.close()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.watch is not None:
+            self.watch.install(asyncio.get_running_loop())
         await super().startup(sockets=sockets)
         if self.started:
             self._task_status.started(self.url)

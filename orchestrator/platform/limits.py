@@ -26,10 +26,10 @@ _CEILING = 1 << 20  # an unlimited hard limit is not a value setrlimit accepts e
 
 def open_file_limit() -> int | None:
     """The soft limit on open files in force now; None where there is none (Windows)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - Windows
+    if sys.platform == "win32":  # pragma: no cover - no such limit
         return None
+    import resource
+
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return None if soft == resource.RLIM_INFINITY else soft
 
@@ -37,10 +37,10 @@ def open_file_limit() -> int | None:
 def raise_open_file_limit() -> tuple[int, int] | None:
     """Raises the soft open-file limit to the hard one (at most 2**20); returns (before, after), or
     None where there is no such limit. A refusal (a sandbox) leaves the limit as it was."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - Windows
+    if sys.platform == "win32":  # pragma: no cover - no such limit
         return None
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return soft, soft
