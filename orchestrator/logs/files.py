@@ -10,6 +10,7 @@ New log files are created 0640 (children print secrets; the world should not rea
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -53,8 +54,10 @@ class LinkRefused(OSError):
     """A log path is a symbolic link: not written, rotated or read through."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(f"{path} is a symbolic link: refused (log files are never followed through links)")
-        self.filename = str(path)
+        super().__init__(errno.ELOOP, "a symbolic link: refused (log files are never followed)", str(path))
+
+    def __str__(self) -> str:
+        return f"{self.filename} is {self.strerror}"
 
 
 def open_append(path: Path) -> BinaryIO:
