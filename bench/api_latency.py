@@ -7,6 +7,10 @@ rotated at 10 MiB). Measured from a client in this process, on 127.0.0.1, 16 con
   (first spawn to last `running` event);
 - GET /api/health and GET /api/status: p50/p90/p99/max latency and requests/s, under the log load,
   then /api/status again with the writer stopped (side by side, same run);
+- GET /api/health under the log load while 1,000 idle connections (connected, sending nothing) and 4
+  followers of the writer's log that never read (`?follow=true`, 4 KiB receive buffers) are open:
+  the target is p99 under 50 ms. The server closes idle connections 5 s after they open
+  (api/guard.py), so this phase is capped at 4 s;
 - the supervisor's CPU over each phase, and the log bytes it wrote meanwhile.
 
     .venv/bin/python bench/api_latency.py [--services 100] [--requests 10000] [--concurrency 16]
@@ -123,11 +127,12 @@ class RawClient:
             await self.sock.aclose()
 
 
-async def load(port: int, path: str, requests: int, concurrency: int, sup: psutil.Process, name: str) -> Phase:
+async def load(port: int, path: str, requests: int, concurrency: int, sup: psutil.Process, name: str,
+               cap_s: float = PHASE_CAP_S) -> Phase:
     latencies: list[float] = []
     errors = 0
     remaining = requests
-    deadline = time.perf_counter() + PHASE_CAP_S
+    deadline = time.perf_counter() + cap_s
 
     async def worker(client: RawClient) -> None:
         nonlocal remaining, errors
@@ -144,6 +149,7 @@ async def load(port: int, path: str, requests: int, concurrency: int, sup: psuti
             await client.get(path)
     me = psutil.Process()
     cpu0, me0, t0 = sum(sup.cpu_times()[:2]), sum(me.cpu_times()[:2]), time.perf_counter()
+    deadline = t0 + cap_s
     async with anyio.create_task_group() as tg:
         for client in clients:
             tg.start_soon(worker, client)
@@ -188,11 +194,44 @@ async def run_phases(client: httpx.AsyncClient, args: argparse.Namespace, sup: p
         phase = await load(port, path, args.requests, args.concurrency, sup, f"GET {path} (log load)")
         phase.log_mb_s = (await chatty_bytes(client) - before) / phase.wall_s / 1e6
         phases.append(phase)
+    before = await chatty_bytes(client)
+    phase = await flooded_health(port, args, sup)
+    phase.log_mb_s = (await chatty_bytes(client) - before) / phase.wall_s / 1e6
+    phases.append(phase)
     r = await client.post("/api/system/chatty/stop", headers={"Authorization": f"Bearer {token}"})
     if r.json().get("state") != "stopped":
         raise SystemExit(f"could not stop the log writer: {r.text}")
     phases.append(await load(port, "/api/status", args.requests, args.concurrency, sup, "GET /api/status (quiet)"))
     return phases
+
+
+IDLE_CONNECTIONS, STUCK_FOLLOWERS, FLOOD_CAP_S = 1000, 4, 4.0
+
+
+async def flooded_health(port: int, args: argparse.Namespace, sup: psutil.Process) -> Phase:
+    """/api/health while 1,000 idle connections and 4 never-reading followers are open."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    except (ImportError, ValueError, OSError):
+        pass
+    held: list[socket.socket] = []
+    try:
+        for _ in range(STUCK_FOLLOWERS):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", port))
+            s.sendall(b"GET /api/logs/chatty?follow=true&lines=100 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            held.append(s)
+        for _ in range(IDLE_CONNECTIONS):
+            held.append(socket.create_connection(("127.0.0.1", port)))
+        name = f"GET /api/health ({IDLE_CONNECTIONS} idle, {STUCK_FOLLOWERS} stuck)"
+        return await load(port, "/api/health", args.requests, args.concurrency, sup, name, cap_s=FLOOD_CAP_S)
+    finally:
+        for s in held:
+            s.close()
 
 
 async def chatty_bytes(client: httpx.AsyncClient) -> float:

@@ -31,7 +31,7 @@ from orchestrator.api.listener import ApiListener
 from orchestrator.api.live import LiveFeeds, live_routes, status_body
 from orchestrator.api.metrics import build_registry
 from orchestrator.api.server import ApiServer, bind_socket
-from orchestrator.api.token import ensure_token
+from orchestrator.api.token import ensure_state_dir, ensure_token, tighten_token_file
 from orchestrator.api.web import web_routes
 from orchestrator.comfy.live import comfy_point, comfy_summary
 from orchestrator.comfy.metrics import ComfyCollector
@@ -44,6 +44,7 @@ from orchestrator.core.supervisor import Supervisor
 from orchestrator.health.checks import SystemChecks
 from orchestrator.health.probe import Prober
 from orchestrator.logs.follow import Followers
+from orchestrator.logs.setup import check_log_dir, supervisor_log_sink
 from orchestrator.platform import Platform
 from orchestrator.platform.limits import open_file_limit, raise_open_file_limit
 from orchestrator.platform.signals import SignalKind, shutdown_signals
@@ -141,9 +142,12 @@ async def _run_locked(
     adopt_orphans: bool,
 ) -> None:
     _raise_open_file_limit()
+    check_log_dir(config.logs.dir)  # LogSetupError naming it: nothing is started
+    ensure_state_dir(config.state_dir)
     sock = open_api_socket(config)  # before the supervisor: nothing to undo if the API cannot listen
     system = system or build_system(config)
     system.supervisor.adopt_orphans = adopt_orphans
+    _plug_log_events(system.supervisor.events, config)
     api = ApiListener(system.supervisor, lambda cfg, s: build_api_server(cfg, system, s), config, sock)
     system.reloader.on_applied.append(api.follow_reload)  # a new api.listen/token: a new server
     async with anyio.create_task_group() as tg:
@@ -159,6 +163,22 @@ async def _run_locked(
                 api.on_rebound.append(announce)
         tg.cancel_scope.cancel()
     _log.info("supervisor_stopped")
+
+
+def _plug_log_events(events: EventLog, config: Config) -> None:
+    """orchestrator.log's failures and reopenings become events; a loose token file is fixed, and said."""
+    sink = supervisor_log_sink()
+    if sink is not None:
+
+        def report(kind: str, exc: OSError | None) -> None:
+            detail = f"{sink.path} was deleted or moved away: recreated" if kind == "reopened" else exc or kind
+            level = "info" if kind.endswith("recovered") else "warning"
+            events.record(f"log_{kind}", f"orchestrator.log: {detail}", level=level, dropped=sink.episode_dropped)
+
+        sink.report_to(report)
+    warning = tighten_token_file(config.state_dir)
+    if warning is not None:
+        events.record("token_file_permissions", warning, level="warning")
 
 
 def _raise_open_file_limit() -> None:

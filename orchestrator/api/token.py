@@ -13,8 +13,18 @@ from pathlib import Path
 
 from orchestrator.config.spec import ApiSpec
 from orchestrator.errors import OrchestratorError
+from orchestrator.platform import is_windows
 
-__all__ = ["TOKEN_FILE", "ApiSetupError", "ensure_token", "is_loopback", "read_token", "token_path"]
+__all__ = [
+    "TOKEN_FILE",
+    "ApiSetupError",
+    "ensure_state_dir",
+    "ensure_token",
+    "is_loopback",
+    "read_token",
+    "tighten_token_file",
+    "token_path",
+]
 
 TOKEN_FILE = "api-token"
 
@@ -65,7 +75,7 @@ def ensure_token(api: ApiSpec, state_dir: Path) -> str:
 def _create_token_file(path: Path) -> str:
     token = secrets.token_urlsafe(32)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_state_dir(path.parent)
         # Owner-only from the first byte (no chmod window). On Windows the mode only sets read-only or
         # not; the file then inherits the state directory's ACL, which is the owner's by default.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -86,3 +96,30 @@ def _existing_token(path: Path) -> str:
     if not token:
         raise ApiSetupError(f"the API token file {path} is empty: delete it to get a new token")
     return token
+
+
+def ensure_state_dir(state_dir: Path) -> None:
+    """Creates the state directory owner-only (0700 on POSIX) if it is missing. An existing one keeps
+    its mode: it may be a directory the user chose and shares on purpose; the token file in it is
+    owner-only whatever the directory's mode (tighten_token_file)."""
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise ApiSetupError(f"cannot create the state directory {state_dir} (state_dir): {reason}") from exc
+
+
+def tighten_token_file(state_dir: Path) -> str | None:
+    """An existing token file that others may read is made 0600; returns a warning saying so, or None.
+    POSIX only: on Windows the file inherits the state directory's ACL (the mode bits mean nothing)."""
+    path = token_path(state_dir)
+    if is_windows():
+        return None
+    try:
+        mode = path.stat().st_mode & 0o777
+        if not mode & 0o077:
+            return None
+        os.chmod(path, 0o600)
+    except OSError:
+        return None
+    return f"the API token file {path} was readable by others (mode {mode:04o}): now 0600"

@@ -335,7 +335,10 @@ class ServiceRunner:
     def _sink_error(self, stream: str) -> Callable[[str, OSError | None], None]:
         def report(kind: str, exc: OSError | None) -> None:
             level = "info" if kind.endswith("recovered") else "warning"
-            self.events.record(f"log_{kind}", f"{stream}: {exc or kind}", service=self.name, level=level)
+            sink = self.stdout if stream == "stdout" else self.stderr
+            detail = f"{sink.path} was deleted or moved away: recreated" if kind == "reopened" else exc or kind
+            self.events.record(f"log_{kind}", f"{stream}: {detail}", service=self.name, level=level,
+                               dropped=sink.episode_dropped)
 
         return report
 

@@ -41,6 +41,7 @@ ErrorCallback = Callable[[str, OSError | None], None]
 Listener = Callable[[bytes], None]
 Opener = Callable[[Path], BinaryIO]
 
+CHECK_EVERY_S = 1.0  # how often (at most) a write checks that the open file is still at its path
 _RETRY_AFTER_S = 1.0  # a failed rotation is retried at a line boundary after this long ...
 _RETRY_FRACTION = 10  # ... or after max_size / this many more bytes, whichever comes first
 
@@ -60,6 +61,13 @@ class LogSink:
     `on_error(kind, exc)` gets "write_failed" once when bytes start being dropped, "write_recovered"
     when writing works again (`episode_dropped` then says how much was lost), and "rotate_failed" once
     per episode of failing rotations (writing then continues in the current file, retried later).
+
+    A file deleted or moved away while open (the log directory removed, a cleanup script) is noticed
+    at the first write after CHECK_EVERY_S and at rotation, by comparing the open file's inode with the
+    path's (one fstat and one lstat a second): the file and its directory are recreated, "reopened"
+    is reported, and the bytes written since the previous check (gone with the old inode) are
+    counted as dropped (`episode_dropped`). Before, writes went on into the deleted inode silently
+    until the next rotation, and forever with max_size 0.
     """
 
     def __init__(
@@ -93,6 +101,8 @@ class LogSink:
         self._rotate_failing = False
         self._retry_size = 0
         self._retry_time = 0.0
+        self._next_check = 0.0
+        self._since_check = 0  # bytes written since the file was last seen at its path
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -103,6 +113,8 @@ class LogSink:
             return
         if self._spec.timestamps:
             data = self._stamp(data)
+        if self._file is not None and self._clock() >= self._next_check:
+            self._check_in_place()
         if self._ensure_open() is None:
             self._drop(len(data), self.last_error)
         else:
@@ -124,6 +136,10 @@ class LogSink:
             self._at_boundary = True
         self.path, self._spec = path, spec
         self._rotate_failing = False
+
+    def report_to(self, on_error: ErrorCallback | None) -> None:
+        """Where failures and reopenings are reported from now on (None: the supervisor's log)."""
+        self._on_error = on_error
 
     def close(self) -> None:
         """Releases the file handle; a later write would reopen it."""
@@ -213,6 +229,7 @@ class LogSink:
         if not done:
             return
         self.bytes_written += done
+        self._since_check += done
         before, self._size = self._size, self._size + done
         self._at_boundary = data[start + done - 1] == 0x0A
         newline = data.rfind(b"\n", start, start + done)
@@ -246,7 +263,34 @@ class LogSink:
             f.close()
             return None
         self._file = f
+        self._since_check, self._next_check = 0, self._clock() + CHECK_EVERY_S
         return f
+
+    def _check_in_place(self) -> bool:
+        """Is the open file still the one at `path`? If it was deleted or moved away (a cleanup script,
+        the directory removed), what went into it since the last check is counted as dropped, the
+        file is closed (the next write recreates directory and file) and "reopened" is reported."""
+        self._next_check = self._clock() + CHECK_EVERY_S
+        f = self._file
+        if f is None:
+            return True
+        try:
+            mine = os.fstat(f.fileno())
+            there = os.lstat(self.path)
+            same = (mine.st_ino, mine.st_dev) == (there.st_ino, there.st_dev)
+        except OSError:
+            same = False
+        if same:
+            self._since_check = 0
+            return True
+        lost, self._since_check = self._since_check, 0
+        self.bytes_dropped += lost
+        self._close_file()
+        self._size = self._line_at = 0
+        self._at_boundary = True
+        self.episode_dropped = lost
+        self._report("reopened", None)
+        return False
 
     def _close_file(self) -> None:
         f, self._file = self._file, None
@@ -276,6 +320,8 @@ class LogSink:
         return self._size < self._retry_size and self._clock() < self._retry_time
 
     def _rotate(self) -> None:
+        if not self._check_in_place():
+            return  # moved away or deleted: the next write starts a new file, nothing to rotate
         self._close_file()  # Windows cannot rename a file while we hold it open
         try:
             shift_backups(self.path, self._spec.backups, rename=self._rename, remove=self._remove,

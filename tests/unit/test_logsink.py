@@ -4,6 +4,7 @@ import errno
 import os
 import random
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -537,3 +538,54 @@ async def test_pump_lets_other_tasks_run_while_its_source_always_has_data(tmp_pa
             tg.cancel_scope.cancel()
     assert sink.path.read_bytes() == b"x\n" * chunks
     assert turns >= chunks - 1  # the other task ran between (nearly) every two chunks
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_deleted_log_file_is_recreated_and_what_went_to_it_counted_as_dropped(tmp_path: Path) -> None:
+    clock, events = Clock(), Recorder()
+    logs = tmp_path / "logs"
+    sink = LogSink(logs / "a.log", spec(logs, max_size=0), on_error=events, clock=clock)
+    sink.write(b"kept\n")
+    (logs / "a.log").unlink()  # a cleanup script
+    sink.write(b"lost 1\n")  # within the second: into the deleted inode
+    clock.now += 1.5
+    sink.write(b"after\n")  # the check: recreated, this line in the new file
+    assert (logs / "a.log").read_bytes() == b"after\n"
+    # Since the last check (the open), everything went to the inode that is gone now.
+    assert events.kinds == ["reopened"] and sink.episode_dropped == len(b"kept\nlost 1\n")
+    assert sink.bytes_dropped == len(b"kept\nlost 1\n")
+
+
+def test_a_deleted_log_directory_and_a_moved_file_are_recreated(tmp_path: Path) -> None:
+    clock, events = Clock(), Recorder()
+    logs = tmp_path / "logs"
+    sink = LogSink(logs / "a.log", spec(logs, max_size=1 << 20), on_error=events, clock=clock)
+    sink.write(b"one\n")
+    shutil.rmtree(logs)
+    clock.now += 1.5
+    sink.write(b"two\n")
+    assert (logs / "a.log").read_bytes() == b"two\n"
+    os.replace(logs / "a.log", tmp_path / "moved.log")
+    clock.now += 1.5
+    sink.write(b"three\n")
+    assert (logs / "a.log").read_bytes() == b"three\n" and (tmp_path / "moved.log").read_bytes() == b"two\n"
+    assert events.kinds == ["reopened", "reopened"]
+    assert sink.bytes_dropped == len(b"one\ntwo\n")  # each since its file's last check (a move looks the same)
+
+
+def test_rotation_checks_too_and_never_rotates_a_stranger(tmp_path: Path) -> None:
+    clock, events = Clock(), Recorder()
+    logs = tmp_path / "logs"
+    sink = LogSink(logs / "a.log", spec(logs, max_size=10, backups=2), on_error=events, clock=clock)
+    sink.write(b"12345678\n")
+    os.replace(logs / "a.log", tmp_path / "moved.log")
+    sink.write(b"abcdefgh\n")  # would rotate: the check finds the file gone first
+    assert events.kinds == ["reopened"] and (logs / "a.log").read_bytes() == b"abcdefgh\n"
+    assert not (logs / "a.log.1").exists() and sink.bytes_dropped == len(b"12345678\n")
