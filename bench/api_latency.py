@@ -194,10 +194,7 @@ async def run_phases(client: httpx.AsyncClient, args: argparse.Namespace, sup: p
         phase = await load(port, path, args.requests, args.concurrency, sup, f"GET {path} (log load)")
         phase.log_mb_s = (await chatty_bytes(client) - before) / phase.wall_s / 1e6
         phases.append(phase)
-    before = await chatty_bytes(client)
-    phase = await flooded_health(port, args, sup)
-    phase.log_mb_s = (await chatty_bytes(client) - before) / phase.wall_s / 1e6
-    phases.append(phase)
+    phases.append(await flooded_health(client, port, args, sup))
     r = await client.post("/api/system/chatty/stop", headers={"Authorization": f"Bearer {token}"})
     if r.json().get("state") != "stopped":
         raise SystemExit(f"could not stop the log writer: {r.text}")
@@ -208,7 +205,8 @@ async def run_phases(client: httpx.AsyncClient, args: argparse.Namespace, sup: p
 IDLE_CONNECTIONS, STUCK_FOLLOWERS, FLOOD_CAP_S = 1000, 4, 4.0
 
 
-async def flooded_health(port: int, args: argparse.Namespace, sup: psutil.Process) -> Phase:
+async def flooded_health(client: httpx.AsyncClient, port: int, args: argparse.Namespace,
+                         sup: psutil.Process) -> Phase:
     """/api/health while 1,000 idle connections and 4 never-reading followers are open."""
     try:
         import resource
@@ -228,7 +226,10 @@ async def flooded_health(port: int, args: argparse.Namespace, sup: psutil.Proces
         for _ in range(IDLE_CONNECTIONS):
             held.append(socket.create_connection(("127.0.0.1", port)))
         name = f"GET /api/health ({IDLE_CONNECTIONS} idle, {STUCK_FOLLOWERS} stuck)"
-        return await load(port, "/api/health", args.requests, args.concurrency, sup, name, cap_s=FLOOD_CAP_S)
+        before = await chatty_bytes(client)
+        phase = await load(port, "/api/health", args.requests, args.concurrency, sup, name, cap_s=FLOOD_CAP_S)
+        phase.log_mb_s = (await chatty_bytes(client) - before) / phase.wall_s / 1e6
+        return phase
     finally:
         for s in held:
             s.close()
