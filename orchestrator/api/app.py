@@ -152,10 +152,14 @@ class ControlApi:
         responses:
           200: {description: '{service, stream, lines: [...]} or text/event-stream'}
           400: {description: bad parameter}
+          503: {description: too many log followers}
         """
         name, stream = request.path_params["name"], choice_param(request, "stream", ("stdout", "stderr"))
         n, source = int_param(request, "lines", DEFAULT_LINES, 0, MAX_LINES), self._source(name, stream)
         if bool_param(request, "follow"):
+            if self.followers.full:
+                message = f"too many log followers (at most {self.followers.max_followers}): try again later"
+                return JSONResponse({"error": message}, status_code=503, headers={"Retry-After": "5"})
             return StreamingResponse(self.followers.follow(source, n), media_type="text/event-stream",
                                      headers=_SSE_HEADERS)
         return JSONResponse({"service": name, "stream": stream, "lines": await tail_text(source, n)})

@@ -8,7 +8,8 @@ between); the tail is then read from those open files, up to the sizes they had,
 Each follower's backlog is capped in bytes (FOLLOWER_BUFFER_BYTES). Before, it was 1024 chunks of up
 to 1 MiB: two followers that never read drove the supervisor's RSS from 44 to 327 MB. Past the cap a
 follower's new output is dropped (counted) until it has taken what was queued; it then gets one
-`event: dropped` message, `dropped N bytes: ...`, and goes on from the live position.
+`event: dropped` message, `dropped N bytes: ...`, and goes on from the live position. At most
+MAX_FOLLOWERS follow at once, so all backlogs together stay under 256 MiB.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from orchestrator.types import LogSource
 __all__ = [
     "FOLLOWER_BUFFER_BYTES",
     "HEARTBEAT_S",
+    "MAX_FOLLOWERS",
     "MAX_LINES",
     "Followers",
     "read_tail",
@@ -36,6 +38,7 @@ __all__ = [
 MAX_LINES = 10_000  # the most lines one request may ask for
 HEARTBEAT_S = 15.0  # a comment line this often keeps proxies open and finds clients that went away
 FOLLOWER_BUFFER_BYTES = 4 << 20  # output queued for one follower; past this its new output is dropped
+MAX_FOLLOWERS = 64  # followers at once (all services): at most 256 MiB of backlogs in all
 _MAX_PARTIAL = 64 * 1024  # a "line" without a newline is sent once it grows this long
 _CHUNK = 1 << 20  # at most this much queued output goes into one response chunk
 
@@ -119,10 +122,16 @@ class _Backlog:
 class Followers:
     """Every live follower, so that a server shutdown can end them all at once (`close_all`)."""
 
-    def __init__(self, buffer_bytes: int = FOLLOWER_BUFFER_BYTES) -> None:
+    def __init__(self, buffer_bytes: int = FOLLOWER_BUFFER_BYTES, max_followers: int = MAX_FOLLOWERS) -> None:
         self._open: set[_Backlog] = set()
         self.buffer_bytes = buffer_bytes
+        self.max_followers = max_followers
         self.closed = False
+
+    @property
+    def full(self) -> bool:
+        """No room for another follower (the API answers 503): checked before a follow starts."""
+        return len(self._open) >= self.max_followers
 
     def close_all(self) -> None:
         self.closed = True

@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestrator.logs.follow import FOLLOWER_BUFFER_BYTES
+from orchestrator.logs.follow import FOLLOWER_BUFFER_BYTES, MAX_FOLLOWERS
 from orchestrator.logs.tail import tail_budget
 from tests.support.api import serving
 from tests.support.helpers import child, config, service, wait_for
@@ -103,3 +103,26 @@ async def test_followers_that_never_read_hold_at_most_their_cap(tmp_path: Path) 
                 s.close()
         await wait_for(lambda: api.followers.count == 0, what="the followers gone with their clients")
         assert api.followers.queued_bytes == 0
+
+
+async def test_followers_past_the_cap_get_503(tmp_path: Path) -> None:
+    quiet = service("quiet", child("ready_then_sleep.py"))
+    async with serving(config(tmp_path, quiet)) as api:
+        request = b"GET /api/logs/quiet?follow=true&lines=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        held = []
+        try:
+            for _ in range(MAX_FOLLOWERS):
+                s = socket.create_connection(("127.0.0.1", api.port))
+                s.sendall(request)
+                held.append(s)
+            await wait_for(lambda: api.followers.count == MAX_FOLLOWERS, what="every follower in")
+            r = await api.client.get("/api/logs/quiet", params={"follow": "true"})
+            assert r.status_code == 503 and "too many log followers" in r.json()["error"]
+            held.pop().close()
+            await wait_for(lambda: api.followers.count == MAX_FOLLOWERS - 1, what="one follower gone")
+            with anyio.fail_after(10):
+                async with api.client.stream("GET", "/api/logs/quiet", params={"follow": "true"}) as ok:
+                    assert ok.status_code == 200
+        finally:
+            for s in held:
+                s.close()
