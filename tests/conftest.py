@@ -6,6 +6,13 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from tests.support.wine import apply_wine_lacks
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        apply_wine_lacks(item)  # under Wine only: the test's wine_lacks mark becomes a strict xfail
+
 
 @pytest.fixture
 def anyio_backend() -> str:
