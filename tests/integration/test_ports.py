@@ -42,4 +42,4 @@ def test_free_ports_have_no_holder() -> None:
     assert port_holders([port]) == [] and port_conflict([port]) is None
     assert port_holders([]) == []
     assert PortHolder(3000, None, None).describe() == (
-        "port 3000 is already in use: held by another process (pid unknown: access denied)")
+        "port 3000 is already in use: held by another process (the OS will not say which)")
