@@ -123,12 +123,20 @@ install_packages() {
 
 run_suite() {
     log "running pytest under Windows CPython $(pyversion), Wine $("$WINE" --version)"
+    # The report proves pytest finished: a crash inside Wine (an unimplemented function "starting debugger")
+    # can end python.exe with status 0 before any summary.
+    local report=$LANE/report.xml
+    rm -f "$report"
     set +e
     timeout --kill-after=30 "$RUN_TIMEOUT" \
-        "$WINE" "$PYDIR/python.exe" -X utf8 -m pytest -p no:cacheprovider --timeout="$TEST_TIMEOUT" "$@" \
-        </dev/null 2>&1 | cat
+        "$WINE" "$PYDIR/python.exe" -X utf8 -m pytest -p no:cacheprovider --timeout="$TEST_TIMEOUT" \
+        --junitxml="$(winepath -w "$report")" "$@" </dev/null 2>&1 | cat
     local rc=${PIPESTATUS[0]}
     set -e
+    if [ "$rc" -eq 0 ] && [ ! -s "$report" ]; then
+        log "pytest ended without its report: counted as a failure"
+        rc=1
+    fi
     return "$rc"
 }
 

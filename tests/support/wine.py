@@ -21,7 +21,7 @@ import sys
 
 import pytest
 
-__all__ = ["ALLOC_CONSOLE", "CTRL_BREAK", "MARKER", "TCP_OWNER", "apply_wine_lacks", "on_wine", "wine_version"]
+__all__ = ["ALLOC_CONSOLE", "CTRL_BREAK", "MARKER", "RUST_PRNG", "TCP_OWNER", "apply_wine_lacks", "on_wine", "wine_version"]
 
 MARKER = "wine_lacks"
 
@@ -29,6 +29,8 @@ MARKER = "wine_lacks"
 CTRL_BREAK = ("GenerateConsoleCtrlEvent",
               "it fails (WinError 12) so no Ctrl+Break reaches a child: every stop ends the Job at once")
 ALLOC_CONSOLE = ("AllocConsole", "it fails (WinError 5), so there is no console to send Ctrl+Break through")
+RUST_PRNG = ("bcryptprimitives.dll (ProcessPrng)",
+             "Rust extensions fail to load (import-linter's grimp): Rust's std imports it since Rust 1.78")
 TCP_OWNER = ("the owning pid in GetExtendedTcpTable", "it reports pid 0 for every socket: no port holder is named")
 
 
