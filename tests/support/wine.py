@@ -21,7 +21,8 @@ import sys
 
 import pytest
 
-__all__ = ["ALLOC_CONSOLE", "CTRL_BREAK", "MARKER", "RUST_PRNG", "TCP_OWNER", "apply_wine_lacks", "on_wine", "wine_version"]
+__all__ = ["ALLOC_CONSOLE", "CTRL_BREAK", "MARKER", "RUST_PRNG", "TCP_OWNER",
+           "apply_wine_lacks", "on_wine", "wine_version"]
 
 MARKER = "wine_lacks"
 
