@@ -24,7 +24,9 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def probe_spec(port: int, *, every: float) -> HealthSpec:
-    return HealthSpec(url=f"http://127.0.0.1:{port}/health", every_s=every, timeout_s=2.0, grace_s=5.0)
+    # grace ends at the first answer, so a long one costs nothing; 5 s was too short for a Windows python
+    # to start listening under Wine on a loaded 2-core machine (measured: over 5 s at load 5)
+    return HealthSpec(url=f"http://127.0.0.1:{port}/health", every_s=every, timeout_s=2.0, grace_s=30.0)
 
 
 def promtool() -> str:
