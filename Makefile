@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/demo.yaml
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test test-windows lint typecheck bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The suite under Windows CPython on Wine; sets itself up under .wine-lane/ (see .ci/windows-lane.sh).
+test-windows:
+	bash .ci/windows-lane.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check orchestrator tests bench
@@ -36,3 +40,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+	if [ -d .wine-lane ]; then WINEPREFIX=$$PWD/.wine-lane/prefix wineserver -k 2>/dev/null || true; rm -rf .wine-lane; fi

@@ -6,6 +6,14 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from orchestrator.platform.procname import process_name
+from tests.support.wine import apply_wine_lacks
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        apply_wine_lacks(item)  # under Wine only: the test's wine_lacks mark becomes a strict xfail
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -32,6 +40,6 @@ def no_orphans() -> Iterator[None]:
 def _alive(proc: psutil.Process) -> bool:
     try:
         # conhost.exe hosts a console (one the platform may allocate for this process): not a child we ran
-        return proc.status() != psutil.STATUS_ZOMBIE and proc.name().lower() != "conhost.exe"
+        return proc.status() != psutil.STATUS_ZOMBIE and (process_name(proc.pid) or "").lower() != "conhost.exe"
     except psutil.Error:
         return False

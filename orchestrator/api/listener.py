@@ -1,11 +1,14 @@
 """The API server in force, swapped for a new one when a reload changes `api:` (listen or token).
 
-The new server starts before the old one stops, so nothing is refused in between: on a new address
-it gets a newly bound socket; on the same address (a token change) a duplicate of the listening
-socket, which stays open when the old server closes its own. The old server then stops gracefully,
-which lets the request that asked for the reload get its answer first. If the new address cannot be
-bound (in use, or public without a token) the old server keeps serving, the config in force keeps the
-old `api:` (so the next reload tries again), and `api_rebind_failed` is recorded.
+On a new address the new server, on a newly bound socket, starts before the old one stops, so nothing
+is refused in between; the old server then stops gracefully, which lets the request that asked for the
+reload get its answer first. On the same address (a token change) the server in force adopts the new
+app: requests are routed to the app of the moment, so there is no gap and no second socket. (It used to
+serve a `dup()` of the listening socket from a second server; on Windows the Proactor cannot register
+a duplicate of a socket already tied to its completion port: WinError 87, found by the Wine lane.)
+If the new address cannot be bound (in use, or public without a token) the old server keeps serving,
+the config in force keeps the old `api:` (so the next reload tries again), and `api_rebind_failed` is
+recorded.
 """
 
 from __future__ import annotations
@@ -58,17 +61,22 @@ class ApiListener:
 
     async def _swap(self, old: Config, new: Config) -> None:
         previous = self.server
+        same = new.api.listen == old.api.listen
         try:
-            same = new.api.listen == old.api.listen
-            sock = previous.sock.dup() if same else bind_socket(new.api.host, new.api.port)
-        except (OrchestratorError, OSError) as exc:
+            sock = previous.sock if same else bind_socket(new.api.host, new.api.port)
+        except OrchestratorError as exc:
             self._keep_old_api(old, str(exc))
             return
         try:
             server = self._build(new, sock)
         except OrchestratorError as exc:  # no token for a public address, say
-            sock.close()
+            if not same:
+                sock.close()
             self._keep_old_api(old, str(exc))
+            return
+        if same:
+            previous.adopt(server)
+            self._announce(previous.url)
             return
         assert self._tg is not None
         url = await self._tg.start(server.serve_in_group)
@@ -77,6 +85,9 @@ class ApiListener:
         if self._stopped:  # shutdown began while the new one started
             server.stop()
             return
+        self._announce(url)
+
+    def _announce(self, url: str) -> None:
         self._sup.events.record("api_rebound", f"the API now listens on {url}", url=url)
         for announce in self.on_rebound:
             announce(url)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 from collections.abc import Callable, Generator, Sequence
 
 import anyio
 import uvicorn
 from anyio.abc import TaskStatus
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orchestrator.api.guard import KEEP_ALIVE_S, MAX_CONNECTIONS, AcceptWatch, accept_batch, guarded_protocol
 from orchestrator.api.token import ApiSetupError
@@ -31,10 +32,13 @@ GRACEFUL_SHUTDOWN_S = 3  # open requests get this long after stop(); followers a
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port (0: any free port). Raises ApiSetupError naming the address."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say TCP, and
-    # with Nagle on, every keep-alive response waited for the client's delayed ACK: 40 ms per request.
+    # Nagle off (TCP_NODELAY) on every accepted connection: with it on, every keep-alive response waited
+    # for the client's delayed ACK, 40 ms per request. asyncio sets it itself only on sockets whose proto
+    # says TCP, which the Windows Proactor's accepted sockets never do (proto 0; measured under Wine:
+    # NODELAY 0). Set on the listening socket, it is inherited by accepted ones on Windows and Linux.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: no other program may share the port
@@ -47,8 +51,25 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        raise ApiSetupError(f"cannot listen on {where} (api.listen): {exc.strerror or exc}") from exc
+        raise ApiSetupError(f"cannot listen on {where} (api.listen): {_bind_failure(exc)}") from exc
     return sock
+
+
+# Our own words, chosen by errno: the OS's text differs by platform and by locale (Windows says "Only one
+# usage of each socket address ... is normally permitted"; Wine gives no text at all, "Windows Error 0x2740").
+_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)}
+_NOT_LOCAL = {errno.EADDRNOTAVAIL, getattr(errno, "WSAEADDRNOTAVAIL", errno.EADDRNOTAVAIL)}
+_DENIED = {errno.EACCES, getattr(errno, "WSAEACCES", errno.EACCES)}
+
+
+def _bind_failure(exc: OSError) -> str:
+    if exc.errno in _IN_USE:
+        return "the address is already in use (another program listens there)"
+    if exc.errno in _NOT_LOCAL:
+        return "the address is not one of this machine's"
+    if exc.errno in _DENIED:
+        return "permission denied (a reserved or excluded port?)"
+    return exc.strerror or str(exc)
 
 
 def url_of(sock: socket.socket) -> str:
@@ -63,10 +84,12 @@ class ApiServer(uvicorn.Server):
         self, app: ASGIApp, sock: socket.socket, *, on_stop: Sequence[Callable[[], None]] = (),
         max_connections: int = MAX_CONNECTIONS, watch: AcceptWatch | None = None,
     ) -> None:
+        self._app = app
         # Bounded connections (api/guard.py): a cap, a header deadline, idle keep-alives closed.
         protocol = guarded_protocol(max_connections, watch=watch)
         config = uvicorn.Config(
-            app, log_config=None, lifespan="off", access_log=False, date_header=False, server_header=False,
+            self._current_app, interface="asgi3", log_config=None, lifespan="off", access_log=False,
+            date_header=False, server_header=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, http=protocol, timeout_keep_alive=KEEP_ALIVE_S,
             backlog=accept_batch(max_connections),
         )
@@ -78,6 +101,25 @@ class ApiServer(uvicorn.Server):
         self._on_stop = list(on_stop)
         self._exit = anyio.Event()
         self._task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED
+
+    @property
+    def app(self) -> ASGIApp:
+        """The app served now (adopt() replaces it)."""
+        return self._app
+
+    async def _current_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)  # looked up per request: adopt() takes effect at once
+
+    def adopt(self, successor: ApiServer) -> None:
+        """Serve `successor`'s app from now on, on this server's socket: a token change on the same address.
+
+        Every request, on new and kept-alive connections alike, goes to the new app; the old app's
+        long-lived responses (log followers) are ended. No second socket: a duplicate of a listening
+        socket cannot be served on Windows (the Proactor's IOCP registration of it fails, WinError 87).
+        """
+        for fn in self._on_stop:
+            fn()
+        self._app, self._on_stop = successor._app, successor._on_stop
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:

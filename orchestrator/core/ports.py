@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import psutil
 
+from orchestrator.platform.procname import process_name
+
 __all__ = ["PortHolder", "port_conflict", "port_holders"]
 
 
@@ -26,7 +28,7 @@ class PortHolder:
 
     def describe(self) -> str:
         if self.pid is None:
-            return f"port {self.port} is already in use: held by another process (pid unknown: access denied)"
+            return f"port {self.port} is already in use: held by another process (the OS will not say which)"
         return f"port {self.port} is already in use by pid {self.pid} ({self.program or 'program unknown'})"
 
 
@@ -44,9 +46,10 @@ def port_holders(ports: Iterable[int]) -> list[PortHolder]:
         port = conn.laddr.port if conn.laddr else None
         if conn.status != psutil.CONN_LISTEN or port not in wanted:
             continue
-        key = (port, conn.pid)
+        pid = _owner(conn.pid)
+        key = (port, pid)
         if key not in seen:
-            seen[key] = PortHolder(port, conn.pid, _program(conn.pid))
+            seen[key] = PortHolder(port, pid, None if pid is None else process_name(pid))
     return sorted(seen.values(), key=lambda h: (h.port, h.pid or 0))
 
 
@@ -56,13 +59,11 @@ def port_conflict(ports: Iterable[int]) -> str | None:
     return "; ".join(h.describe() for h in holders) or None
 
 
-def _program(pid: int | None) -> str | None:
-    if pid is None:
-        return None
-    try:
-        return psutil.Process(pid).name()
-    except psutil.Error:
-        return None
+def _owner(pid: int | None) -> int | None:
+    """The owner pid as reported, or None when the OS did not say. Pid 0 is the System Idle Process
+    on Windows and the scheduler on Linux: never a listener, so it means "not told" (Wine's TCP table
+    reports 0 for every owner)."""
+    return pid or None
 
 
 def _bind_refused(port: int) -> bool:

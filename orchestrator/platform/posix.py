@@ -21,6 +21,7 @@ from orchestrator.errors import SpawnError
 from orchestrator.platform.base import Child, LeftoverRecord
 from orchestrator.platform.common import EnvSelector, kill_and_wait, kill_marked, marked_processes
 from orchestrator.platform.pipes import enlarge_pipe
+from orchestrator.platform.procname import process_name
 
 if sys.platform == "win32":  # for mypy --platform win32 too: nothing below exists there
     raise ImportError("orchestrator.platform.posix is not for Windows")
@@ -274,7 +275,7 @@ class PosixPlatform:
         killed = []
         for service, proc in victims.values():
             with contextlib.suppress(psutil.Error):
-                killed.append(f"{service}: pid {proc.pid} ({proc.name()})")
+                killed.append(f"{service}: pid {proc.pid} ({process_name(proc.pid) or 'program unknown'})")
                 proc.kill()
         return killed
 

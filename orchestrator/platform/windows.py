@@ -48,6 +48,7 @@ from orchestrator.errors import SpawnError
 from orchestrator.platform import winjob
 from orchestrator.platform.base import Child, EnvSelector, LeftoverRecord
 from orchestrator.platform.common import marked_processes
+from orchestrator.platform.procname import process_name
 from orchestrator.platform.wincommand import BatchArgumentError, batch_command_line, is_batch, resolve_program
 from orchestrator.types import ByteSource
 
@@ -183,7 +184,7 @@ class WindowsPlatform:
         killed: list[str] = []
         for service, proc in victims.values():
             with contextlib.suppress(psutil.Error):
-                killed.append(f"{service}: pid {proc.pid} ({proc.name()})")
+                killed.append(f"{service}: pid {proc.pid} ({process_name(proc.pid) or 'program unknown'})")
                 _kill_with_descendants(proc)
         return killed
 

@@ -161,6 +161,6 @@ async def test_openapi_lists_every_route(tmp_path: Path) -> None:
         for path in ["/api/system/{name}/start", "/api/system/{name}/stop", "/api/system/{name}/restart",
                      "/api/system/ignite"]:
             assert "post" in paths[path], path
-        app = api.server.config.app
+        app = api.server.app
         every = {re.sub(r":\w+}", "}", route.path) for route in app.routes}  # routes= added ones too
         assert every <= set(paths), f"routes without a YAML docstring: {every - set(paths)}"

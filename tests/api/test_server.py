@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from pathlib import Path
 
 import anyio
 import pytest
 
+from orchestrator.api.server import bind_socket
+from orchestrator.api.token import ApiSetupError
 from tests.support.api import serving
 from tests.support.helpers import config
 
@@ -32,3 +35,20 @@ async def test_stop_with_an_idle_keep_alive_connection_is_prompt(tmp_path: Path)
             api.server.stop()
             while api.server.started and api.server.server_state.connections:
                 await anyio.sleep(0.01)
+
+
+def test_an_address_in_use_is_refused_in_our_words() -> None:
+    # Windows' own text ("Only one usage of each socket address ...") never says "in use", and Wine's is
+    # "Windows Error 0x2740": the message is chosen by errno, the same on every OS.
+    holder = bind_socket("127.0.0.1", 0)
+    try:
+        port = holder.getsockname()[1]
+        with pytest.raises(ApiSetupError) as caught:
+            bind_socket("127.0.0.1", port)
+        cause = caught.value.__cause__
+        assert isinstance(cause, OSError)
+        assert cause.errno in {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)}
+        assert str(caught.value) == (f"cannot listen on 127.0.0.1:{port} (api.listen): "
+                                     "the address is already in use (another program listens there)")
+    finally:
+        holder.close()

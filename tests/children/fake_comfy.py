@@ -257,6 +257,9 @@ def main() -> None:
     portfile = sys.argv[1]
     port = int(sys.argv[sys.argv.index("--port") + 1]) if "--port" in sys.argv else 0
     ThreadingHTTPServer.daemon_threads = True
+    # aiohttp's (ComfyUI's) backlog, not socketserver's 5: with probes, samples and proxied requests every
+    # 0.1 s, a busy machine filled 5 and the test's own request timed out connecting (Wine lane, 2 cores)
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     PORT = server.server_address[1]
     with open(portfile + ".tmp", "w") as f:

@@ -52,7 +52,9 @@ async def test_manager_restart_marker_restarts_at_once_without_an_attempt(tmp_pa
 
 async def test_clean_exit_without_the_marker_is_an_ordinary_exit(tmp_path: Path) -> None:
     port = free_port()
-    async with supervising(config(tmp_path, comfy_service(tmp_path, port))) as sup:
+    # failures=100: the exit, not the refused probes in between (3 in 0.3 s), must be what the supervisor
+    # sees first; under Wine the exit was noticed after the probes had called it unhealthy
+    async with supervising(config(tmp_path, comfy_service(tmp_path, port, failures=100))) as sup:
         await up(sup)
         await control(port, exit=0)
         await wait_for(lambda: sup.status("comfyui").state == "exited", 10, "exited")

@@ -130,7 +130,7 @@ async def test_listen_change_rebinds_after_answering_and_token_change_swaps_with
                 assert second == f"http://127.0.0.1:{port}"
                 assert (await client.get(f"{second}/api/health")).status_code == 200
                 await _refused(client, f"{first}/api/health")
-                # Same address, new token: the new server takes over the listening socket.
+                # Same address, new token: the server in force adopts the new app (no second socket).
                 write_config(path, {"a": svc()}, api={"listen": f"127.0.0.1:{port}", "token": "tok-two"})
                 answer = await client.post(f"{second}/api/reload", headers=auth)
                 assert answer.status_code == 200 and "tok-two" not in answer.text

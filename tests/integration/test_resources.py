@@ -10,10 +10,12 @@ import anyio
 import pytest
 
 from tests.support.helpers import child, config, read_file, service, supervising, wait_for
+from tests.support.wine import TCP_OWNER
 
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.wine_lacks(*TCP_OWNER)
 async def test_a_child_with_a_listening_grandchild(tmp_path: Path) -> None:
     portfile = tmp_path / "port"
     parent = f"import subprocess, sys; subprocess.Popen({list(child('hold_port.py', portfile))!r}).wait()"

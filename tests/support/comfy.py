@@ -32,7 +32,9 @@ def comfy_service(tmp: Path, port: int, *, name: str = "comfyui", every_s: float
 async def control(port: int, **cmd: Any) -> None:
     """Tell the stand-in what to be (busy queue, slow stats, hang, refuse, exit)."""
     async with httpx.AsyncClient(trust_env=False) as http:
-        (await http.post(f"http://127.0.0.1:{port}/_control", json=cmd, timeout=5)).raise_for_status()
+        # a bound, not a wait: a connect took over 5 s under Wine on a loaded 2-core machine (1.5 s at worst
+        # in 300 connects when idle), as the supervisor's probes and samples hit the same stand-in
+        (await http.post(f"http://127.0.0.1:{port}/_control", json=cmd, timeout=20)).raise_for_status()
 
 
 async def get(port: int, path: str, timeout: float = 5.0) -> httpx.Response:

@@ -669,10 +669,18 @@ def test_bad_variable_syntax(tmp_path: Path) -> None:
     assert issue.message == "bad variable reference at character 1 of the value: expected ${NAME} or ${NAME:-default}"
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX splitting rules; the Windows twin is below")
 def test_unbalanced_quote_in_command_string(tmp_path: Path) -> None:
     issue = only_issue(tmp_path, 'services:\n  a:\n    command: "x \'y"\n')
     assert (issue.line, issue.key_path) == (3, "services.a.command")
     assert issue.message.startswith("cannot split the command line")
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="Windows splitting rules (CommandLineToArgvW)")
+def test_a_single_quote_is_a_plain_character_on_windows(tmp_path: Path) -> None:
+    # CommandLineToArgvW rejects no string: ' is no quote there, and an open " runs to the end.
+    (tmp_path / "supervisor.yaml").write_text('services:\n  a:\n    command: "x \'y \\"z w"\n')
+    assert load_config(tmp_path / "supervisor.yaml").services["a"].command == ("x", "'y", "z w")
 
 
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from tests.support.helpers import CHILDREN, child, config, read_file, service, supervising, wait_for
+from tests.support.wine import ALLOC_CONSOLE, CTRL_BREAK
 
 pytestmark = [
     pytest.mark.skipif(sys.platform != "win32", reason="needs Windows"),
@@ -48,6 +49,7 @@ def gone(pid: int) -> bool:
         return True
 
 
+@pytest.mark.wine_lacks(*CTRL_BREAK)
 async def test_stop_ends_a_cmd_python_tree_that_ignores_ctrl_break_through_the_job(tmp_path: Path) -> None:
     pidfile = tmp_path / "grandchild.pid"
     bat = batch_file(tmp_path, "tree.bat", quoted(child("ignore_break_tree.py", pidfile)))
@@ -88,6 +90,7 @@ async def test_killing_the_supervisor_kills_the_whole_tree(tmp_path: Path) -> No
             sup.kill()
 
 
+@pytest.mark.wine_lacks(*CTRL_BREAK)
 async def test_ctrl_break_reaches_a_python_child(tmp_path: Path) -> None:
     from orchestrator.platform.windows import WindowsPlatform
 
@@ -117,6 +120,7 @@ async def test_a_batch_file_ending_in_pause_does_not_hang(tmp_path: Path) -> Non
     assert b"Press any key" in output  # pause ran, read the null device and went on
 
 
+@pytest.mark.wine_lacks(*CTRL_BREAK)
 async def test_ctrl_break_to_a_batch_file_does_not_wait_on_its_prompt(tmp_path: Path) -> None:
     """cmd.exe asks "Terminate batch job (Y/N)?" after a Ctrl+Break; it reads the null device and ends."""
     from orchestrator.platform.windows import WindowsPlatform
@@ -134,6 +138,7 @@ async def test_ctrl_break_to_a_batch_file_does_not_wait_on_its_prompt(tmp_path: 
     await wait_for(lambda: not platform.tree_alive(c), 5, "the batch tree to end")
 
 
+@pytest.mark.wine_lacks(*ALLOC_CONSOLE)
 async def test_ctrl_break_to_the_supervisor_is_a_graceful_shutdown(tmp_path: Path) -> None:
     from orchestrator.platform import winjob
 
