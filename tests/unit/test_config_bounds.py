@@ -61,9 +61,10 @@ def test_a_config_over_1_mib_is_refused_with_the_line_where_it_passes_the_bound(
     at_bound = "services: {}\n" + line * ((MAX_CONFIG_BYTES - 13) // 100)
     at_bound += "#" * (MAX_CONFIG_BYTES - len(at_bound) - 1) + "\n"
     assert len(at_bound) == MAX_CONFIG_BYTES
-    path.write_text(at_bound)
+    # Bytes, not text: on Windows text mode would write CRLF and move the bound by a byte per line.
+    path.write_bytes(at_bound.encode())
     assert load_config(path, {}).services == {}  # exactly 1 MiB: accepted
-    path.write_text(at_bound + "\n")
+    path.write_bytes((at_bound + "\n").encode())
     [issue] = issues_of(path)
     assert issue.line == at_bound.count("\n") + 1  # the line holding byte 1 MiB + 1
     assert "passes 1 MiB (1048576 bytes) on this line; a config may be at most 1 MiB" in issue.message
