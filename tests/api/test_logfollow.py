@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.support.api import Served, serving
-from tests.support.helpers import child, config, service, wait_for
+from tests.support.helpers import child, config, read_file, service, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -62,7 +62,8 @@ async def test_follow_of_stderr_and_a_client_that_leaves(tmp_path: Path) -> None
 
 async def test_server_stop_ends_open_followers(tmp_path: Path) -> None:
     async with serving(config(tmp_path, service("quiet", child("ready_then_sleep.py")))) as api:
-        await wait_for(lambda: api.sup.status("quiet").state == "running", what="running")
+        # The child's line, not just its state: a slow start (Windows under Wine) prints after "running".
+        await wait_for(lambda: "ready" in read_file(tmp_path / "logs" / "quiet-stdout.log"), what="ready")
         with anyio.fail_after(10):
             async with api.client.stream("GET", "/api/logs/quiet", params={"follow": "true"}) as r:
                 lines = r.aiter_lines()

@@ -37,7 +37,7 @@ async def control(port: int, **cmd: Any) -> None:
         (await http.post(f"http://127.0.0.1:{port}/_control", json=cmd, timeout=20)).raise_for_status()
 
 
-async def get(port: int, path: str, timeout: float = 5.0) -> httpx.Response:
+async def get(port: int, path: str, timeout: float = 20.0) -> httpx.Response:
     async with httpx.AsyncClient(trust_env=False) as http:
         return await http.get(f"http://127.0.0.1:{port}{path}", timeout=timeout)
 
