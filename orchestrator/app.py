@@ -11,6 +11,7 @@ the server stops (log followers are ended first), then the root group exits.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -212,7 +213,7 @@ def build_api_server(
     registry = build_registry(sup, extra=[ComfyCollector(system.comfy), *collectors])
     app = create_app(
         sup, registry, access=AccessPolicy.for_listener(config.api.host, port, token),
-        followers=followers, routes=routes,
+        followers=followers, routes=routes, about={"config": str(config.path), "pid": os.getpid()},
     )
     cap = connection_cap(open_file_limit())
     return ApiServer(app, sock, on_stop=[followers.close_all, live.close_all], max_connections=cap,

@@ -7,7 +7,7 @@ errors) and appear in /api/openapi.json when their endpoint has a YAML docstring
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import anyio
 from prometheus_client import CollectorRegistry
@@ -40,9 +40,11 @@ def create_app(
     access: AccessPolicy,
     followers: Followers | None = None,
     routes: Sequence[BaseRoute] = (),
+    about: Mapping[str, object] | None = None,
 ) -> Starlette:
-    """The app over `supervisor`; `registry` is what /api/metrics renders (see metrics.build_registry)."""
-    control = ControlApi(supervisor, registry, Followers() if followers is None else followers)
+    """The app over `supervisor`; `registry` is what /api/metrics renders (see metrics.build_registry).
+    `about` joins /api/health's answer (the config file and pid: how the CLI tells two supervisors apart)."""
+    control = ControlApi(supervisor, registry, Followers() if followers is None else followers, about or {})
     all_routes = [*control.routes(), *routes]
     control.schema_routes = all_routes
     middleware = [
@@ -54,8 +56,11 @@ def create_app(
 
 
 class ControlApi:
-    def __init__(self, sup: SupervisorAPI, registry: CollectorRegistry, followers: Followers) -> None:
+    def __init__(
+        self, sup: SupervisorAPI, registry: CollectorRegistry, followers: Followers, about: Mapping[str, object]
+    ) -> None:
         self.sup = sup
+        self.about = dict(about)
         self.registry = registry
         self.followers = followers
         self.schema_routes: list[BaseRoute] = []
@@ -79,10 +84,10 @@ class ControlApi:
         """The supervisor itself.
         ---
         summary: The supervisor is up
-        responses: {200: {description: '{status: ok, version, uptime_s}'}}
+        responses: {200: {description: '{status: ok, version, uptime_s, config, pid}'}}
         """
         uptime = round(anyio.current_time() - self.sup.started_at, 3)
-        return JSONResponse({"status": "ok", "version": __version__, "uptime_s": uptime})
+        return JSONResponse({"status": "ok", "version": __version__, "uptime_s": uptime, **self.about})
 
     async def status(self, request: Request) -> Response:
         """Every service, and the system checks.

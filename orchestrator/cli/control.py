@@ -1,8 +1,9 @@
 """The CLI commands that talk to a running supervisor: status, start, stop, restart, ignite, logs, events.
 
-`add_control_parsers(sub, common, load)` registers them on cli.py's subparsers. Each command loads the
-config (for the address and the token), makes one ApiClient and returns an exit code: 0, or 1 with a
-one-line `error: ...` on stderr when the supervisor is not running or refused the request.
+`add_control_parsers(sub, common)` registers them on main.py's subparsers. Each command finds its
+supervisor (target.py: $ORCHESTRATOR_URL, the runtime file, the config's api.listen; the config read
+leniently), makes one ApiClient and returns an exit code: 0, or 1 with a one-line `error: ...` on
+stderr when the supervisor is not running or refused the request.
 More commands (reload, ...) follow the same shape: a parser here or in their own module, and a body
 `(args, client) -> int` run through `with_client`.
 """
@@ -14,28 +15,30 @@ import json
 import sys
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.cli.client import ApiClient, ClientError
 from orchestrator.cli.tables import event_line, service_line, status_table, system_lines
-from orchestrator.config.spec import Config
 
-__all__ = ["Body", "Loader", "add_control_parsers", "with_client"]
+if TYPE_CHECKING:  # the client (http.client) is imported when a command runs, not for --help
+    from orchestrator.cli.client import ApiClient
 
-Loader = Callable[[argparse.Namespace], Config | None]
-Body = Callable[[argparse.Namespace, ApiClient], int]
+__all__ = ["Body", "add_control_parsers", "with_client"]
+
+Body = Callable[[argparse.Namespace, "ApiClient"], int]
 
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-def with_client(args: argparse.Namespace, *, load: Loader, body: Body) -> int:
-    """Load the config, talk to its supervisor through `body`; failures become `error: ...` and exit 1."""
-    config = load(args)
-    if config is None:
-        return EXIT_FAILED
+def with_client(args: argparse.Namespace, *, body: Body) -> int:
+    """Find the supervisor, talk to it through `body`; failures become `error: ...` and exit 1."""
+    from orchestrator.cli.client import ClientError
+    from orchestrator.cli.target import check_identity, resolve_target  # here: --help needs no YAML
+
     try:
-        with ApiClient.for_config(config) as client:
+        target = resolve_target(getattr(args, "config", None))
+        with target.client() as client:
+            check_identity(target, client)
             return body(args, client)
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -45,11 +48,11 @@ def with_client(args: argparse.Namespace, *, load: Loader, body: Body) -> int:
 
 
 def add_control_parsers(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser, load: Loader
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     def command(name: str, body: Body, help_text: str) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, parents=[common], help=help_text)
-        parser.set_defaults(func=partial(with_client, load=load, body=body))
+        parser.set_defaults(func=partial(with_client, body=body))
         return parser
 
     status = command("status", _status, "every service's state, health and resource use (a table)")
@@ -127,6 +130,8 @@ def _events(args: argparse.Namespace, client: ApiClient) -> int:
 
 
 def _check_names(names: list[str], services: list[dict[str, Any]]) -> None:
+    from orchestrator.cli.client import ClientError
+
     known = [s["name"] for s in services]
     unknown = [n for n in names if n not in known]
     if unknown:
