@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
@@ -135,7 +134,7 @@ def _transport_errors(base_url: str) -> Iterator[None]:
     """Transport failures as ClientError: not running, timed out, cut off."""
     try:
         yield
-    except (TimeoutError, socket.timeout) as exc:
+    except TimeoutError as exc:
         raise ClientError(f"the supervisor at {base_url} did not answer in time") from exc
     except (ConnectionResetError, ConnectionAbortedError, http.client.IncompleteRead,
             http.client.RemoteDisconnected) as exc:

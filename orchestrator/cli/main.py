@@ -10,10 +10,8 @@ about 0.1 s over a bare `python -c pass`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator import __version__

@@ -76,7 +76,8 @@ def peek(path: Path, environ: Mapping[str, str] | None = None) -> Peek:
     if top is None:
         top = _line_scan(text)
     state_dir = _expanded(top.get("state_dir"), env) or DEFAULT_STATE_DIR
-    api = top.get("api") if isinstance(top.get("api"), dict) else {}
+    raw_api = top.get("api")
+    api: dict[str, Any] = raw_api if isinstance(raw_api, dict) else {}
     host, port = _listen(_expanded(api.get("listen"), env))
     token = _expanded(api.get("token"), env)
     return Peek(path=path, state_dir=Path(resolve_path(state_dir, path.parent)), host=host, port=port,
@@ -88,7 +89,7 @@ def _yaml_top(text: str) -> dict[str, Any] | None:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, C or Python
+        data = yaml.load(text, Loader=loader)  # a safe loader: the C one, else the Python one
     except yaml.YAMLError:
         return None
     return data if isinstance(data, dict) else None
