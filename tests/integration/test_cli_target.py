@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -160,3 +161,27 @@ def test_peek_reads_state_dir_and_api_of_a_file_that_is_not_yaml(tmp_path: Path)
     cfg.write_text("api: {listen: 127.0.0.1:0, token: t}\nservices: {a: [\n")
     found = peek(cfg, {})
     assert (found.state_dir, found.port, found.token) == (tmp_path / ".orchestrator", 0, "t")
+
+
+def test_a_busy_api_port_names_its_holder(tmp_path: Path) -> None:
+    port = free_port()
+    first = Running(write_config(tmp_path / "first", listen=f"127.0.0.1:{port}"))
+    try:
+        other = write_config(tmp_path / "second", listen=f"127.0.0.1:{port}")
+        out = subprocess.run([PY, "-m", "orchestrator", "run", "-c", str(other)], capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 1
+        assert out.stderr.strip().endswith(f"held by another orchestrator, pid {first.proc.pid}, running {first.cfg}")
+        again = subprocess.run([PY, "-m", "orchestrator", "run", "-c", str(first.cfg)], capture_output=True,
+                               text=True, timeout=30)
+        assert again.returncode == 1 and again.stderr.strip().endswith("(this same config: it is already running)")
+        assert first.proc.poll() is None and "web" in cli("status", cwd=first.cfg.parent).stdout
+    finally:
+        assert first.stop() == 0
+    with socket.socket() as holder:  # not an orchestrator: pid and program
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        out = subprocess.run([PY, "-m", "orchestrator", "run", "-c", str(other)], capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 1
+        assert f"held by pid {os.getpid()} (python" in out.stderr, out.stderr
