@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.cli.tables import event_line, service_line, status_table, system_lines
+from orchestrator.cli.tables import color_wanted, event_lines, service_line, status_table, system_lines
 
 if TYPE_CHECKING:  # the client (http.client) is imported when a command runs, not for --help
     from orchestrator.cli.client import ApiClient
@@ -28,6 +29,7 @@ Body = Callable[[argparse.Namespace, "ApiClient"], int]
 
 
 EXIT_OK, EXIT_FAILED = 0, 1
+WATCH_EVERY_S = 2.0  # status --watch: as watch(1)
 
 
 def with_client(args: argparse.Namespace, *, body: Body) -> int:
@@ -58,10 +60,12 @@ def add_control_parsers(
     status = command("status", _status, "every service's state, health and resource use (a table)")
     status.add_argument("names", nargs="*", metavar="NAME", help="only these services")
     status.add_argument("--json", action="store_true", help="the API's answer as JSON")
+    status.add_argument("-w", "--watch", action="store_true",
+                        help=f"redraw every {WATCH_EVERY_S:g} s until Ctrl+C, like watch(1)")
     for action, text in (("start", "start services (a fatal one gets its restart budget back)"),
                          ("stop", "stop services; returns once each one's process tree is gone"),
                          ("restart", "restart services")):
-        parser = command(action, partial(_act, action=action), text)
+        parser = command(action, partial(_act, action=action), f"{text}; `all` for every service")
         parser.add_argument("names", nargs="+", metavar="NAME")
         if action == "restart":
             parser.add_argument("--drain", action="store_true",
@@ -78,6 +82,8 @@ def add_control_parsers(
 
 
 def _status(args: argparse.Namespace, client: ApiClient) -> int:
+    if args.watch and not args.json:
+        return _watch(args, client)
     body = client.get("/api/status")
     services = body["services"]
     if args.names:
@@ -86,16 +92,47 @@ def _status(args: argparse.Namespace, client: ApiClient) -> int:
     if args.json:
         print(json.dumps({**body, "services": services}, indent=2))
         return EXIT_OK
-    print(status_table(services))
-    for line in system_lines(body.get("system") or {}):
-        print(line)
+    print(_status_text(body, services, color_wanted(no_color=args.no_color)))
     return EXIT_OK
 
 
+def _status_text(body: dict[str, Any], services: list[dict[str, Any]], color: bool) -> str:
+    return "\n".join([status_table(services, color=color), *system_lines(body.get("system") or {})])
+
+
+def _watch(args: argparse.Namespace, client: ApiClient) -> int:
+    """Redraw in place: home the cursor, overwrite each line and clear its rest, then clear below.
+    Nothing is blanked first, so nothing flickers. A failed read is shown and retried, as watch does."""
+    from orchestrator.cli.client import ClientError
+
+    color = color_wanted(no_color=args.no_color)
+    tty = sys.stdout.isatty()
+    while True:
+        stamp = time.strftime("%H:%M:%S")
+        try:
+            body = client.get("/api/status")
+            services = [s for s in body["services"] if not args.names or s["name"] in args.names]
+            text = f"every {WATCH_EVERY_S:g} s, {stamp}  {client.base_url}\n" + _status_text(body, services, color)
+        except ClientError as exc:
+            text = f"every {WATCH_EVERY_S:g} s, {stamp}  error: {exc}"
+        if tty:
+            sys.stdout.write("\033[H" + "".join(f"{line}\033[K\n" for line in text.splitlines()) + "\033[J")
+        else:
+            sys.stdout.write(text + "\n\n")
+        sys.stdout.flush()
+        time.sleep(WATCH_EVERY_S)  # the redraw period itself, not a wait for a condition
+
+
 def _act(args: argparse.Namespace, client: ApiClient, *, action: str) -> int:
-    _check_names(args.names, client.get("/api/status")["services"])  # all or nothing: no half-done typo
+    services = client.get("/api/status")["services"]
+    names = list(args.names)
+    if names == ["all"] and "all" not in {s["name"] for s in services}:
+        # Stop dependants first: the reverse of the file's order, which the supervisor keeps.
+        names = [s["name"] for s in services]
+        names = names[::-1] if action == "stop" else names
+    _check_names(names, services)  # all or nothing: no half-done typo
     params = {"drain": "true"} if getattr(args, "drain", False) else None
-    for name in args.names:
+    for name in names:
         print(service_line(client.post(f"/api/system/{name}/{action}", params)), flush=True)
     return EXIT_OK
 
@@ -124,8 +161,8 @@ def _events(args: argparse.Namespace, client: ApiClient) -> int:
     if args.json:
         print(json.dumps(body, indent=2))
         return EXIT_OK
-    for event in body["events"]:
-        print(event_line(event))
+    for line in event_lines(body["events"], color=color_wanted(no_color=args.no_color)):
+        print(line)
     return EXIT_OK
 
 

@@ -99,6 +99,7 @@ def build_parser(argv: Sequence[str] = ("service",)) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", help="config file (default: $ORCHESTRATOR_CONFIG or ./supervisor.yaml)")
+    common.add_argument("--no-color", action="store_true", help="no colours (also: NO_COLOR set)")
     run = sub.add_parser("run", parents=[common], help="run the supervisor in the foreground")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(func=cmd_run)
