@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -53,6 +53,12 @@ class ApiClient:
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._conn: http.client.HTTPConnection | None = None
 
+    def copy(self) -> ApiClient:
+        """Another client to the same supervisor with the same token (one per thread)."""
+        twin = ApiClient(self.base_url, None, token_hint=self._token_hint)
+        twin._headers = dict(self._headers)
+        return twin
+
     def __enter__(self) -> ApiClient:
         return self
 
@@ -70,13 +76,16 @@ class ApiClient:
     def post(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         return self._call("POST", path, params, None)  # as long as the command takes
 
-    def follow(self, path: str, params: Mapping[str, str | int]) -> Iterator[SseMessage]:
+    def follow(self, path: str, params: Mapping[str, str | int],
+               on_open: Callable[[], None] | None = None) -> Iterator[SseMessage]:
         """Server-Sent Events of a GET. Raises StreamEnded when the server ends the stream: it does so
-        only when the supervisor stops."""
+        only when the supervisor stops. `on_open` is called once the server has answered."""
         with _transport_errors(self.base_url):
             response = self._send("GET", path, params, FOLLOW_IDLE_S)
         if response.status >= 400:
             raise self._refused(response)
+        if on_open is not None:
+            on_open()
         event = "message"
         with _transport_errors(self.base_url):
             while True:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.cli.logs import add_logs_parser
 from orchestrator.cli.tables import color_wanted, event_lines, service_line, status_table, system_lines
 
 if TYPE_CHECKING:  # the client (http.client) is imported when a command runs, not for --help
@@ -71,11 +72,7 @@ def add_control_parsers(
             parser.add_argument("--drain", action="store_true",
                                 help="ComfyUI: wait for its queue to empty first (refusing new prompts)")
     command("ignite", _ignite, "start every service that is not running")
-    logs = command("logs", _logs, "the last lines of a service's output; -f to follow")
-    logs.add_argument("name", metavar="NAME")
-    logs.add_argument("--stderr", action="store_true", help="its stderr (default: stdout)")
-    logs.add_argument("-n", "--lines", type=int, default=100, help="how many lines (default 100, at most 10000)")
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl+C")
+    add_logs_parser(sub, common, with_client)
     events = command("events", _events, "the supervisor's recent events: state changes, restarts, warnings")
     events.add_argument("--since", type=int, default=0, metavar="ID", help="only events after this id")
     events.add_argument("--json", action="store_true", help="the API's answer as JSON")
@@ -139,20 +136,6 @@ def _act(args: argparse.Namespace, client: ApiClient, *, action: str) -> int:
 
 def _ignite(args: argparse.Namespace, client: ApiClient) -> int:
     print(status_table(client.post("/api/system/ignite")["services"]))
-    return EXIT_OK
-
-
-def _logs(args: argparse.Namespace, client: ApiClient) -> int:
-    params: dict[str, str | int] = {"stream": "stderr" if args.stderr else "stdout", "lines": args.lines}
-    if not args.follow:
-        for line in client.get(f"/api/logs/{args.name}", params)["lines"]:
-            print(line)
-        return EXIT_OK
-    for event, data in client.follow(f"/api/logs/{args.name}", {**params, "follow": "true"}):
-        if event == "message":
-            print(data, flush=True)
-        else:
-            print(f"[{event}: {data}]", file=sys.stderr, flush=True)
     return EXIT_OK
 
 
