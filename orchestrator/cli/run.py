@@ -76,7 +76,7 @@ def banner_commands(program: str, suffix: str, config: Config) -> list[str]:
     """The commands to try next, with a real service name (the first one) where one is needed."""
     name = next(iter(config.services), "NAME")
     return [f"{program} {command}{suffix}" for command in
-            ("status", f"logs {name} -f", f"restart {name}", "events")]
+            ("status", "logs -f", f"restart {name}", "events")]
 
 
 def _write(config: Config, url: str) -> None:

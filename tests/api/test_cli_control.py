@@ -136,6 +136,8 @@ def test_stop_start_restart_all_and_several_names(live: Live) -> None:
     live.wait(lambda: live.states()["after"]["state"] == "running", "after started once web runs")
     restart = live.cli("restart", "all")
     assert restart.returncode == 0 and len(restart.stdout.splitlines()) == 5, restart.stderr
+    web = live.states()["web"]  # the new child's figures on the first read, not `-` for status.every
+    assert web["processes"] == 1 and isinstance(web["rss_bytes"], int) and web["rss_bytes"] > 0
 
 
 def test_restart_drain_of_a_service_that_is_not_comfyui_is_refused(live: Live) -> None:

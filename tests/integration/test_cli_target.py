@@ -85,7 +85,7 @@ def test_run_writes_an_owner_only_runtime_file_and_removes_it_on_exit(running: R
 def test_the_banner_commands_work_as_printed(running: Running) -> None:
     banner = read_file(running.out).split("in another terminal:\n", 1)[1].splitlines()[:4]
     assert [line.split(" -c ")[1] for line in banner] == ["supervisor.yaml"] * 4
-    assert banner[0].endswith("status -c supervisor.yaml") and "logs web -f" in banner[1]
+    assert banner[0].endswith("status -c supervisor.yaml") and "logs -f -c" in banner[1]
     for line in (banner[0], banner[2], banner[3]):  # status, restart web, events
         argv = line.split()
         out = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=running.cfg.parent)
