@@ -72,6 +72,9 @@ def add_control_parsers(
             parser.add_argument("--drain", action="store_true",
                                 help="ComfyUI: wait for its queue to empty first (refusing new prompts)")
     command("ignite", _ignite, "start every service that is not running")
+    sig = command("signal", _signal, "send a signal to a service's process group (Windows: Ctrl+Break)")
+    sig.add_argument("name", metavar="NAME")
+    sig.add_argument("signal", metavar="SIG", help="HUP, INT, QUIT, TERM, KILL, USR1, USR2 (SIG prefix optional)")
     add_logs_parser(sub, common, with_client)
     events = command("events", _events, "the supervisor's recent events: state changes, restarts, warnings")
     events.add_argument("--since", type=int, default=0, metavar="ID", help="only events after this id")
@@ -131,6 +134,13 @@ def _act(args: argparse.Namespace, client: ApiClient, *, action: str) -> int:
     params = {"drain": "true"} if getattr(args, "drain", False) else None
     for name in names:
         print(service_line(client.post(f"/api/system/{name}/{action}", params)), flush=True)
+    return EXIT_OK
+
+
+def _signal(args: argparse.Namespace, client: ApiClient) -> int:
+    name = args.signal.upper()
+    name = name if name.startswith("SIG") else f"SIG{name}"
+    print(service_line(client.post(f"/api/system/{args.name}/signal", {"signal": name})), flush=True)
     return EXIT_OK
 
 

@@ -8,6 +8,7 @@ this package imports nothing above it.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
@@ -29,7 +30,7 @@ from orchestrator.errors import OrchestratorError, UnknownServiceError
 from orchestrator.platform import Platform, current
 from orchestrator.platform.common import same_process_alive
 
-__all__ = ["Drainer", "NotDrainable", "RunnerHook", "Supervisor", "SystemReport"]
+__all__ = ["CannotSignal", "Drainer", "NotDrainable", "RunnerHook", "Supervisor", "SystemReport"]
 
 _log = structlog.get_logger("orchestrator.supervisor")
 
@@ -54,6 +55,10 @@ class Drainer(Protocol):
 
 class NotDrainable(OrchestratorError):
     """`restart --drain` of a service without a queue to wait for (the API answers 409)."""
+
+
+class CannotSignal(OrchestratorError):
+    """A signal for a service with no child, or one this system lacks (the API answers 409)."""
 
 
 def _no_checks() -> dict[str, Any]:
@@ -303,6 +308,24 @@ class Supervisor:
         await runner.wait_until(
             lambda r: r.machine.spawns > spawns or r.state in IDLE_STATES, _stop_budget(runner)
         )
+        return self._status_of(runner)
+
+    async def signal(self, name: str, signal_name: str) -> ServiceStatus:
+        """Send a signal to the service's whole process group; its state follows what the child does
+        (a SIGTERM that ends it is an exit like any other, judged by its restart policy)."""
+        runner = self.runner(name)
+        child = runner.child
+        if child is None or runner.state not in ALIVE_STATES:
+            raise CannotSignal(f"{name} is {runner.state.value}: no process to signal")
+        if self.platform.name == "posix" and not hasattr(signal, signal_name):
+            raise CannotSignal(f"{signal_name} does not exist on this system")  # SIGBREAK is Windows'
+
+        if signal_name == "SIGKILL":
+            self.platform.kill_tree(child)
+        else:
+            self.platform.signal_tree(child, signal_name)
+        self.events.record("signal_sent", f"{signal_name} sent by hand to pid {child.pid}", service=name,
+                           signal=signal_name, pid=child.pid)
         return self._status_of(runner)
 
     async def ignite(self) -> list[ServiceStatus]:

@@ -203,3 +203,18 @@ def test_status_watch_redraws_in_place(live: Live) -> None:
     frames = seen.decode().split("\033[H")[1:]
     assert all("NAME" in frame and "web" in frame and frame.rstrip().endswith("\033[J") for frame in frames[:2])
     assert "\033[2J" not in seen.decode()  # never blanked whole: no flicker
+
+
+def test_signal_reaches_the_process_group_through_the_api(live: Live) -> None:
+    pid = live.states()["web"]["pid"]
+    sent = live.cli("signal", "web", "int")
+    assert sent.returncode == 0 and sent.stdout.startswith(f"web: running (pid {pid})"), sent.stderr
+    log = live.cfg.parent / "logs" / "web-stdout.log"
+    live.wait(lambda: "got signal 2" in read_file(log), "web got SIGINT")  # ready_then_sleep says so, exits 0
+    assert f"web  signal_sent: SIGINT sent by hand to pid {pid}" in live.cli("events").stdout
+    stopped = live.cli("signal", "late", "TERM")
+    assert stopped.returncode == 1 and stopped.stderr == "error: late is stopped: no process to signal\n"
+    bad = live.cli("signal", "web", "NOPE")
+    assert bad.returncode == 1 and bad.stderr.startswith("error: signal: expected one of")
+    answer = httpx.post(f"{live.url}/api/system/web/signal?signal=SIGTERM", trust_env=False)
+    assert answer.status_code == 401  # a mutation: the token is needed
