@@ -85,7 +85,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        return run_foreground(config, verbose=args.verbose, config_arg=args.config, lock=lock)
+        return run_foreground(config, verbose=args.verbose, config_arg=args.config, lock=lock,
+                              debug=args.debug, log_format=args.log_format)
     finally:
         lock.release()
 
@@ -101,7 +102,11 @@ def build_parser(argv: Sequence[str] = ("service",)) -> argparse.ArgumentParser:
     common.add_argument("-c", "--config", help="config file (default: $ORCHESTRATOR_CONFIG or ./supervisor.yaml)")
     common.add_argument("--no-color", action="store_true", help="no colours (also: NO_COLOR set)")
     run = sub.add_parser("run", parents=[common], help="run the supervisor in the foreground")
-    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="echo the services' output to the console as `name | line` (stderr: `name !`)")
+    run.add_argument("--debug", action="store_true", help="debug records in the supervisor's own log")
+    run.add_argument("--log-format", choices=("console", "json"), default="console",
+                     help="the console: short lines for a person (default), or JSON lines for a pipe")
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check", parents=[common], help="validate a config file")
     check.add_argument("file", nargs="?", metavar="FILE", help="the config file (as -c)")

@@ -21,6 +21,7 @@ import anyio
 from orchestrator import __version__
 from orchestrator.cli.runtime import Runtime, remove_runtime, write_runtime
 from orchestrator.config.spec import Config
+from orchestrator.core.runner import ServiceRunner
 from orchestrator.errors import OrchestratorError
 from orchestrator.logs.setup import configure_logging
 from orchestrator.platform.statelock import StateLock
@@ -30,12 +31,16 @@ __all__ = ["banner_commands", "cli_prefix", "run_foreground"]
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-def run_foreground(config: Config, *, verbose: bool, config_arg: str | None, lock: StateLock) -> int:
-    from orchestrator.app import run
+def run_foreground(config: Config, *, verbose: bool, config_arg: str | None, lock: StateLock,
+                   debug: bool = False, log_format: str = "console") -> int:
+    """`verbose`: echo the children's output to the console too, each line as `name | line`."""
+    from orchestrator.app import build_system, run
 
     logs = config.logs
-    configure_logging(logs.dir / "orchestrator.log", max_bytes=logs.max_size or 2**62,
-                      backups=logs.backups, level=logging.DEBUG if verbose else logging.INFO)
+    width = max((len(n) for n in config.services), default=1)
+    configure_logging(logs.dir / "orchestrator.log", max_bytes=logs.max_size or 2**62, backups=logs.backups,
+                      level=logging.DEBUG if debug else logging.INFO, console_format=log_format,
+                      name_width=width)
     print(f"orchestrator {__version__}: {len(config.services)} service(s) from {config.path}", flush=True)
     print(f"logs: {logs.dir}", flush=True)
     announced: list[str] = []
@@ -44,13 +49,20 @@ def run_foreground(config: Config, *, verbose: bool, config_arg: str | None, loc
         print(f"api: {url}", flush=True)
         _write(config, url)
         if not announced:
+            print(f"dashboard: {url}/", flush=True)
             program, suffix = cli_prefix(config.path, explicit=config_arg is not None)
             commands = banner_commands(program, suffix, config)
             print("in another terminal:\n" + "\n".join(f"  {c}" for c in commands), flush=True)
         announced.append(url)
 
+    async def main() -> None:
+        system = build_system(config)  # in the loop: the supervisor reads its clock
+        if verbose:
+            system.supervisor.add_runner_hook(partial(_echo, width=width, color=sys.stdout.isatty()))
+        await run(config, system=system, lock=lock, adopt_orphans=True, announce=announce)
+
     try:
-        anyio.run(partial(run, config, lock=lock, adopt_orphans=True, announce=announce))
+        anyio.run(main)
     except OrchestratorError as exc:  # the API cannot listen: nothing was started
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -77,6 +89,35 @@ def banner_commands(program: str, suffix: str, config: Config) -> list[str]:
     name = next(iter(config.services), "NAME")
     return [f"{program} {command}{suffix}" for command in
             ("status", "logs -f", f"restart {name}", "events")]
+
+
+_PALETTE = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
+
+
+def _echo(runner: ServiceRunner, *, width: int, color: bool) -> None:
+    """Print each complete line of the runner's stdout and stderr as `name | line` (honcho's way).
+    Runs on the event loop (the sinks' listeners): a terminal that stops reading stalls the supervisor,
+    which is why this is only with -v."""
+    code = _PALETTE[sum(map(ord, runner.name)) % len(_PALETTE)]  # stable across runs, unlike hash()
+    for sink, mark in ((runner.stdout, "|"), (runner.stderr, "!")):
+        prefix = f"{runner.name.ljust(width)} {mark}"
+        prefix = f"\033[{code}m{prefix}\033[0m " if color else prefix + " "
+        sink.add_listener(_LineEcho(prefix))
+
+
+class _LineEcho:
+    """Bytes in, whole lines out: a line split across two reads is printed once, when complete."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.partial = b""
+
+    def __call__(self, data: bytes) -> None:
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        if lines:
+            text = "".join(f"{self.prefix}{line.decode('utf-8', 'replace').rstrip(chr(13))}\n" for line in lines)
+            sys.stdout.write(text)
+            sys.stdout.flush()
 
 
 def _write(config: Config, url: str) -> None:
