@@ -71,6 +71,25 @@ def _budget(attempts: int | str) -> str:
     return f"x{attempts}" if isinstance(attempts, int) else str(attempts)  # x3, or unlimited
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return EXIT_FAILED
+    import json
+
+    from orchestrator.cli.effective import effective
+
+    data = effective(config)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        import yaml
+
+        print(f"# {config.path}: after defaults and ${{VAR}} expansion; env values and api.token masked")
+        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
@@ -113,6 +132,11 @@ def build_parser(argv: Sequence[str] = ("service",)) -> argparse.ArgumentParser:
     check.add_argument("--diff", action="store_true",
                        help="also show what a reload would change in the running supervisor")
     check.set_defaults(func=cmd_check)
+    effective = sub.add_parser("config", parents=[common],
+                               help="the config as it would run: defaults applied, ${VAR} expanded, secrets masked")
+    effective.add_argument("file", nargs="?", metavar="FILE", help="the config file (as -c)")
+    effective.add_argument("--json", action="store_true", help="JSON instead of YAML")
+    effective.set_defaults(func=cmd_config)
     _add_service_parser(sub, common, argv)
     add_control_parsers(sub, common)
     add_reload_parser(sub, common)

@@ -185,3 +185,19 @@ def test_a_busy_api_port_names_its_holder(tmp_path: Path) -> None:
                              timeout=30)
         assert out.returncode == 1
         assert f"held by pid {os.getpid()} (python" in out.stderr, out.stderr
+
+
+def test_config_prints_the_effective_config_with_secrets_masked(tmp_path: Path) -> None:
+    cfg = tmp_path / "supervisor.yaml"
+    cfg.write_text("api: {token: '${TOK}'}\ndefaults: {restart: {attempts: 7}}\n"
+                   "services:\n  web: {command: [x], env: {KEY: '${SECRET}', PLAIN: shown-nowhere}}\n")
+    out = cli("config", "--json", "supervisor.yaml", cwd=tmp_path, env={"SECRET": "hunter2", "TOK": "tok-123"})
+    assert out.returncode == 0, out.stderr
+    assert "hunter2" not in out.stdout and "tok-123" not in out.stdout and "shown-nowhere" not in out.stdout
+    data = json.loads(out.stdout)
+    web = data["services"]["web"]
+    assert web["env"] == {"KEY": "***", "PLAIN": "***"} and data["api"]["token"] == "***"
+    assert web["restart"]["attempts"] == 7 and web["restart"]["policy"] == "on-failure"  # the default applied
+    assert data["state_dir"] == str(tmp_path / ".orchestrator")
+    text = cli("config", "-c", str(cfg), cwd=tmp_path, env={"SECRET": "hunter2", "TOK": "tok-123"})
+    assert text.returncode == 0 and "hunter2" not in text.stdout and "attempts: 7" in text.stdout
