@@ -90,6 +90,18 @@ def cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from orchestrator.cli.completion import commands_and_options, print_services, script
+
+    if args.services:
+        return print_services(args.config)
+    if args.shell is None:
+        print("error: name a shell: orchestrator completion bash|zsh|powershell", file=sys.stderr)
+        return EXIT_USAGE
+    print(script(args.shell, commands_and_options(build_parser(["service"]))), end="")
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
@@ -137,6 +149,10 @@ def build_parser(argv: Sequence[str] = ("service",)) -> argparse.ArgumentParser:
     effective.add_argument("file", nargs="?", metavar="FILE", help="the config file (as -c)")
     effective.add_argument("--json", action="store_true", help="JSON instead of YAML")
     effective.set_defaults(func=cmd_config)
+    completion = sub.add_parser("completion", parents=[common], help="a shell completion script: bash, zsh, powershell")
+    completion.add_argument("shell", nargs="?", choices=("bash", "zsh", "powershell"))
+    completion.add_argument("--services", action="store_true", help=argparse.SUPPRESS)  # the scripts' name source
+    completion.set_defaults(func=cmd_completion)
     _add_service_parser(sub, common, argv)
     add_control_parsers(sub, common)
     add_reload_parser(sub, common)

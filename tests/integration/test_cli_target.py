@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -201,3 +202,30 @@ def test_config_prints_the_effective_config_with_secrets_masked(tmp_path: Path) 
     assert data["state_dir"] == str(tmp_path / ".orchestrator")
     text = cli("config", "-c", str(cfg), cwd=tmp_path, env={"SECRET": "hunter2", "TOK": "tok-123"})
     assert text.returncode == 0 and "hunter2" not in text.stdout and "attempts: 7" in text.stdout
+
+
+BASH = shutil.which("bash")
+
+
+@pytest.mark.skipif(BASH is None, reason="bash not installed")
+def test_bash_completion_completes_commands_options_and_the_running_services(running: Running) -> None:
+    script = cli("completion", "bash", cwd=running.cfg.parent)
+    assert script.returncode == 0
+    (running.cfg.parent / "completion.bash").write_text(script.stdout)
+
+    def complete(*words: str) -> list[str]:
+        prog = [PY, "-m", "orchestrator"]  # COMP_WORDS[0]: the program the script calls back
+        shell = (f"source completion.bash; prog() {{ {' '.join(prog)} \"$@\"; }}; "
+                 f"COMP_WORDS=(prog {' '.join(words)}); COMP_CWORD={len(words)}; "
+                 "_orchestrator; printf '%s\\n' \"${COMPREPLY[@]}\"")
+        assert BASH is not None
+        out = subprocess.run([BASH, "-c", shell], capture_output=True, text=True, timeout=30, cwd=running.cfg.parent)
+        return sorted(out.stdout.split())
+
+    assert complete("sta") == ["start", "status"]
+    assert complete("logs", "--st") == ["--stderr", "--stdout"]
+    assert complete("restart", "") == ["all", "web"]  # from the running supervisor
+    assert complete("restart", "-c", "supervisor.yaml", "w") == ["web"]
+    for shell in ("zsh", "powershell"):
+        other = cli("completion", shell, cwd=running.cfg.parent)
+        assert other.returncode == 0 and "completion --services" in other.stdout
