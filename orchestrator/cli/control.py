@@ -106,7 +106,9 @@ def _watch(args: argparse.Namespace, client: ApiClient) -> int:
     from orchestrator.cli.client import ClientError
 
     color = color_wanted(no_color=args.no_color)
-    tty = sys.stdout.isatty()
+    from orchestrator.platform.console import ansi_console
+
+    tty = ansi_console(sys.stdout)  # a console that moves the cursor; else frames one after another
     while True:
         stamp = time.strftime("%H:%M:%S")
         try:

@@ -24,6 +24,7 @@ from orchestrator.config.spec import Config
 from orchestrator.core.runner import ServiceRunner
 from orchestrator.errors import OrchestratorError
 from orchestrator.logs.setup import configure_logging
+from orchestrator.platform.console import ansi_console
 from orchestrator.platform.statelock import StateLock
 
 __all__ = ["banner_commands", "cli_prefix", "run_foreground"]
@@ -58,7 +59,7 @@ def run_foreground(config: Config, *, verbose: bool, config_arg: str | None, loc
     async def main() -> None:
         system = build_system(config)  # in the loop: the supervisor reads its clock
         if verbose:
-            system.supervisor.add_runner_hook(partial(_echo, width=width, color=sys.stdout.isatty()))
+            system.supervisor.add_runner_hook(partial(_echo, width=width, color=ansi_console(sys.stdout)))
         await run(config, system=system, lock=lock, adopt_orphans=True, announce=announce)
 
     try:

@@ -27,7 +27,11 @@ def color_wanted(stream: TextIO | None = None, *, no_color: bool = False,
                  environ: Mapping[str, str] | None = None) -> bool:
     environ = os.environ if environ is None else environ
     stream = sys.stdout if stream is None else stream
-    return not no_color and not environ.get("NO_COLOR") and stream.isatty()
+    if no_color or environ.get("NO_COLOR"):
+        return False
+    from orchestrator.platform.console import ansi_console  # here: a pipe never pays for it
+
+    return ansi_console(stream)
 
 
 def paint(text: str, code: str | None, on: bool) -> str:

@@ -25,6 +25,7 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.logs.console import ConsoleLines
 from orchestrator.logs.files import open_append
 from orchestrator.logs.sink import ErrorCallback, LogSink
+from orchestrator.platform.console import ansi_console
 
 __all__ = ["LogSetupError", "SinkHandler", "check_log_dir", "configure_logging", "supervisor_log_sink"]
 
@@ -103,7 +104,7 @@ def configure_logging(
         if console_format == "json":
             root.addHandler(_handler(handler, structlog.processors.JSONRenderer(), tracebacks=True))
         else:
-            lines = ConsoleLines(width=name_width, colors=sys.stderr.isatty())
+            lines = ConsoleLines(width=name_width, colors=ansi_console(sys.stderr))
             handler.addFilter(lines)
             root.addHandler(_handler(handler, lines))
     if log_file is not None:
