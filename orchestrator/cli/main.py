@@ -90,6 +90,15 @@ def cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from orchestrator.config.schema import build_schema
+
+    print(json.dumps(build_schema(), indent=2))
+    return EXIT_OK
+
+
 def cmd_completion(args: argparse.Namespace) -> int:
     from orchestrator.cli.completion import commands_and_options, print_services, script
 
@@ -149,6 +158,8 @@ def build_parser(argv: Sequence[str] = ("service",)) -> argparse.ArgumentParser:
     effective.add_argument("file", nargs="?", metavar="FILE", help="the config file (as -c)")
     effective.add_argument("--json", action="store_true", help="JSON instead of YAML")
     effective.set_defaults(func=cmd_config)
+    sub.add_parser("schema", help="the config's JSON Schema (for editors; also docs/config.schema.json)"
+                   ).set_defaults(func=cmd_schema)
     completion = sub.add_parser("completion", parents=[common], help="a shell completion script: bash, zsh, powershell")
     completion.add_argument("shell", nargs="?", choices=("bash", "zsh", "powershell"))
     completion.add_argument("--services", action="store_true", help=argparse.SUPPRESS)  # the scripts' name source
