@@ -180,7 +180,7 @@ def _add_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
         add_service_parser(sub, common, _load)
     else:
-        sub.add_parser("service", help="manage the Windows service that runs the supervisor (NSSM)")
+        sub.add_parser("service", help="the OS service that runs the supervisor (Windows: NSSM; Linux: systemd)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
