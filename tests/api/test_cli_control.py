@@ -31,11 +31,12 @@ def svc(name: str, script: str, *args: object, extra: str = "", period: str = "0
 
 
 def services(hold: int, bad_period: str = "0.2s") -> str:
-    """web (no probe); gate (a probe that never passes: nothing listens on `hold`); late (waits for
+    """web (no probe); gate (a probe that never passes: nothing listens on `hold`, and its grace
+    outlasts the test, so its health stays unknown); late (waits for
     gate to be healthy); bad (exits at once, no budget: fatal)."""
     return (svc("web", "ready_then_sleep.py")
             + svc("gate", "ready_then_sleep.py",
-                  extra=f"    health: {{url: 'http://127.0.0.1:{hold}/', every: 0.2s, action: none}}\n")
+                  extra=f"    health: {{url: 'http://127.0.0.1:{hold}/', every: 0.2s, grace: 10m, action: none}}\n")
             + svc("late", "ready_then_sleep.py", extra="    autostart: false\n    depends_on: {gate: healthy}\n")
             + svc("after", "ready_then_sleep.py", extra="    autostart: false\n    depends_on: [web]\n")
             + svc("bad", "exit_with.py", 3, extra="    restart: {policy: on-failure, attempts: 0}\n",
