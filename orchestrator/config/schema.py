@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.config import loader, read, services
-from orchestrator.config.spec import DependencyCondition, RestartPolicy
+from orchestrator.config.spec import UNLIMITED, DependencyCondition, RestartPolicy
 
 __all__ = ["build_schema"]
 
@@ -71,6 +71,8 @@ def _fragment(converter: Callable[[Any], Any], where: str) -> dict[str, Any]:
         return _integer(int(free["low"]), None if free.get("high") is None else int(free["high"]))
     if name.startswith("enum_of."):
         return _enum([str(m.value) for m in free["kind"]])
+    if converter is services._attempts:  # a whole number >= 0, or `unlimited`
+        return {"anyOf": [*_integer(0)["anyOf"], {"type": "string", "enum": [UNLIMITED.value]}]}
     if where == "health.expect_status":
         return {"type": "array", "items": _integer(100, 599)}
     raise ValueError(f"no schema for the converter of {where} ({name or converter!r}): add it to schema.py")

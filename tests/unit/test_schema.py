@@ -62,6 +62,7 @@ REJECTED = [
     "api: {listen: localhost}\nservices: {}\n",
     "checks: {memory: {max_percent: 120}}\nservices: {}\n",
     "services: {web: {command: [x], autostart: maybe}}\n",
+    "services: {web: {command: [x], restart: {attempts: forever}}}\n",
 ]
 ACCEPTED = [
     "services: {web: {command: [x], restart: always, start_period: 2m30s, ports: 8080}}\n",
@@ -69,6 +70,8 @@ ACCEPTED = [
     "services: {web: {command: 'python -m http.server', env: {A: 1, B: true, C: null}, comfy: true}}\n",
     "services: {web: {command: [x], ports: ['${PORT}']}}\nlogs: {max_size: 10MB, backups: 3}\n",
     "defaults: {restart: on-failure, health: {every: 5s}}\nservices: {web: {command: [x], health: false}}\n",
+    "services: {web: {command: [x], restart: {policy: always, attempts: unlimited}}}\n",
+    "services: {job: {command: [x]}, web: {command: [y], depends_on: {job: completed}}}\n",
 ]
 
 
