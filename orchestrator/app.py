@@ -200,7 +200,7 @@ def open_api_socket(config: Config) -> socket.socket:
         return bind_socket(config.api.host, config.api.port)
     except ApiSetupError as exc:
         in_use = isinstance(exc.__cause__, OSError) and exc.__cause__.errno in _IN_USE
-        holder = api_port_holder(config.api.port, config.path) if in_use and config.api.port else None
+        holder = api_port_holder(config.api.port) if in_use and config.api.port else None
         if holder is None:
             raise
         raise ApiSetupError(f"{exc}: {holder}") from exc

@@ -67,10 +67,11 @@ def _owner(pid: int | None) -> int | None:
     return pid or None
 
 
-def api_port_holder(port: int, config: Path) -> str | None:
+def api_port_holder(port: int) -> str | None:
     """Who holds the API's port, said for `orchestrator run`'s error: pid and program, and when it
-    is another orchestrator, which config it runs (read from its command line) and whether that is
-    ours. None when nobody is seen listening (the OS would not say, or the holder just left)."""
+    is another orchestrator, which config it runs (read from its command line). None when nobody is
+    seen listening (the OS would not say, or the holder just left). The same config run twice never
+    gets here: the state directory's lock refuses it first, naming the holder."""
     holders = [h for h in port_holders([port]) if h.pid is not None]
     if not holders:
         return None
@@ -78,8 +79,7 @@ def api_port_holder(port: int, config: Path) -> str | None:
     theirs = _orchestrator_config(holder.pid)
     if theirs is None:
         return f"held by pid {holder.pid} ({holder.program or 'program unknown'})"
-    same = " (this same config: it is already running)" if _same(theirs, config) else ""
-    return f"held by another orchestrator, pid {holder.pid}, running {theirs}{same}"
+    return f"held by another orchestrator, pid {holder.pid}, running {theirs}"
 
 
 def _orchestrator_config(pid: int | None) -> Path | None:
@@ -96,11 +96,6 @@ def _orchestrator_config(pid: int | None) -> Path | None:
     return Path(cwd, named)
 
 
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return a.samefile(b)
-    except OSError:
-        return False
 
 
 def _bind_refused(port: int) -> bool:
