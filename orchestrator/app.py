@@ -11,6 +11,8 @@ the server stops (log followers are ended first), then the root group exits.
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from orchestrator.api.listener import ApiListener
 from orchestrator.api.live import LiveFeeds, live_routes, status_body
 from orchestrator.api.metrics import build_registry
 from orchestrator.api.server import ApiServer, bind_socket
-from orchestrator.api.token import ensure_state_dir, ensure_token, tighten_token_file
+from orchestrator.api.token import ApiSetupError, ensure_state_dir, ensure_token, tighten_token_file
 from orchestrator.api.web import web_routes
 from orchestrator.comfy.live import comfy_point, comfy_summary
 from orchestrator.comfy.metrics import ComfyCollector
@@ -39,6 +41,7 @@ from orchestrator.comfy.model import ComfyUI
 from orchestrator.comfy.routes import comfy_routes
 from orchestrator.config.spec import Config
 from orchestrator.core.events import EventLog
+from orchestrator.core.ports import api_port_holder
 from orchestrator.core.runner import ServiceRunner
 from orchestrator.core.supervisor import Supervisor
 from orchestrator.health.checks import SystemChecks
@@ -55,6 +58,7 @@ from orchestrator.reload.routes import reload_routes
 __all__ = ["System", "build_api_server", "build_system", "claim_state_dir", "open_api_socket", "run"]
 
 _log = structlog.get_logger("orchestrator.app")
+_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +196,14 @@ def _raise_open_file_limit() -> None:
 def open_api_socket(config: Config) -> socket.socket:
     """The API's preconditions: a token (refused for a public address without one), api.listen bound."""
     ensure_token(config.api, config.state_dir)
-    return bind_socket(config.api.host, config.api.port)
+    try:
+        return bind_socket(config.api.host, config.api.port)
+    except ApiSetupError as exc:
+        in_use = isinstance(exc.__cause__, OSError) and exc.__cause__.errno in _IN_USE
+        holder = api_port_holder(config.api.port) if in_use and config.api.port else None
+        if holder is None:
+            raise
+        raise ApiSetupError(f"{exc}: {holder}") from exc
 
 
 def build_api_server(
@@ -212,7 +223,7 @@ def build_api_server(
     registry = build_registry(sup, extra=[ComfyCollector(system.comfy), *collectors])
     app = create_app(
         sup, registry, access=AccessPolicy.for_listener(config.api.host, port, token),
-        followers=followers, routes=routes,
+        followers=followers, routes=routes, about={"config": str(config.path), "pid": os.getpid()},
     )
     cap = connection_cap(open_file_limit())
     return ApiServer(app, sock, on_stop=[followers.close_all, live.close_all], max_connections=cap,

@@ -7,7 +7,7 @@ errors) and appear in /api/openapi.json when their endpoint has a YAML docstring
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import anyio
 from prometheus_client import CollectorRegistry
@@ -20,10 +20,17 @@ from starlette.schemas import SchemaGenerator
 
 from orchestrator import __version__
 from orchestrator.api.auth import AccessGuard, AccessPolicy
-from orchestrator.api.errors import ErrorMiddleware, bool_param, choice_param, exception_handlers, int_param
+from orchestrator.api.errors import (
+    BadParameter,
+    ErrorMiddleware,
+    bool_param,
+    choice_param,
+    exception_handlers,
+    int_param,
+)
 from orchestrator.api.httpmetrics import HttpMetrics, HttpMetricsMiddleware
 from orchestrator.api.metrics import CONTENT_TYPE, render
-from orchestrator.api.protocols import SupervisorAPI
+from orchestrator.api.protocols import SIGNALS, SupervisorAPI
 from orchestrator.logs.follow import MAX_LINES, Followers, tail_text
 from orchestrator.types import LogSource
 
@@ -40,9 +47,11 @@ def create_app(
     access: AccessPolicy,
     followers: Followers | None = None,
     routes: Sequence[BaseRoute] = (),
+    about: Mapping[str, object] | None = None,
 ) -> Starlette:
-    """The app over `supervisor`; `registry` is what /api/metrics renders (see metrics.build_registry)."""
-    control = ControlApi(supervisor, registry, Followers() if followers is None else followers)
+    """The app over `supervisor`; `registry` is what /api/metrics renders (see metrics.build_registry).
+    `about` joins /api/health's answer (the config file and pid: how the CLI tells two supervisors apart)."""
+    control = ControlApi(supervisor, registry, Followers() if followers is None else followers, about or {})
     all_routes = [*control.routes(), *routes]
     control.schema_routes = all_routes
     middleware = [
@@ -54,8 +63,11 @@ def create_app(
 
 
 class ControlApi:
-    def __init__(self, sup: SupervisorAPI, registry: CollectorRegistry, followers: Followers) -> None:
+    def __init__(
+        self, sup: SupervisorAPI, registry: CollectorRegistry, followers: Followers, about: Mapping[str, object]
+    ) -> None:
         self.sup = sup
+        self.about = dict(about)
         self.registry = registry
         self.followers = followers
         self.schema_routes: list[BaseRoute] = []
@@ -69,6 +81,7 @@ class ControlApi:
             Route("/api/system/{name}/start", self.start, methods=["POST"]),
             Route("/api/system/{name}/stop", self.stop, methods=["POST"]),
             Route("/api/system/{name}/restart", self.restart, methods=["POST"]),
+            Route("/api/system/{name}/signal", self.signal, methods=["POST"]),
             Route("/api/logs/{name}", self.logs),
             Route("/api/events", self.events),
             Route("/api/metrics", self.metrics),
@@ -79,10 +92,10 @@ class ControlApi:
         """The supervisor itself.
         ---
         summary: The supervisor is up
-        responses: {200: {description: '{status: ok, version, uptime_s}'}}
+        responses: {200: {description: '{status: ok, version, uptime_s, config, pid}'}}
         """
         uptime = round(anyio.current_time() - self.sup.started_at, 3)
-        return JSONResponse({"status": "ok", "version": __version__, "uptime_s": uptime})
+        return JSONResponse({"status": "ok", "version": __version__, "uptime_s": uptime, **self.about})
 
     async def status(self, request: Request) -> Response:
         """Every service, and the system checks.
@@ -133,6 +146,29 @@ class ControlApi:
         """
         drain = bool_param(request, "drain")
         return JSONResponse((await self.sup.restart(request.path_params["name"], drain=drain)).to_dict())
+
+    async def signal(self, request: Request) -> Response:
+        """---
+        summary: Send a signal to a service's process group (Windows - CTRL_BREAK_EVENT, or SIGKILL - end the job)
+        parameters:
+          - {name: name, in: path, required: true, schema: {type: string}}
+          - name: signal
+            in: query
+            required: true
+            schema: {type: string, enum: [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGKILL, SIGUSR1, SIGUSR2, SIGBREAK]}
+        responses:
+          200: {description: service status}
+          400: {description: bad signal}
+          401: {description: token missing}
+          404: {description: unknown}
+          409: {description: not running}
+        """
+        name = request.path_params["name"]
+        self.sup.runner(name)  # an unknown name is a 404 before the parameter is judged
+        signal_name = choice_param(request, "signal", ("", *SIGNALS))
+        if not signal_name:
+            raise BadParameter("signal", f"expected one of {', '.join(SIGNALS)}")
+        return JSONResponse((await self.sup.signal(name, signal_name)).to_dict())
 
     async def ignite(self, request: Request) -> Response:
         """---

@@ -13,7 +13,11 @@ from orchestrator.core.events import EventLog
 from orchestrator.core.status import ServiceStatus
 from orchestrator.types import LogSource
 
-__all__ = ["ServiceView", "SupervisorAPI", "UsageSampler"]
+# What the signal route may send. On Windows a process group can only be sent CTRL_BREAK_EVENT (the
+# platform's signal_tree), whichever of these is named; SIGKILL ends the whole job there too.
+SIGNALS = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGBREAK")
+
+__all__ = ["SIGNALS", "ServiceView", "SupervisorAPI", "UsageSampler"]
 
 
 class ServiceView(Protocol):
@@ -72,3 +76,7 @@ class SupervisorAPI(Protocol):
         ...
 
     async def ignite(self) -> list[ServiceStatus]: ...
+
+    async def signal(self, name: str, signal_name: str) -> ServiceStatus:
+        """Send one of core.supervisor.SIGNALS to the service's process group."""
+        ...

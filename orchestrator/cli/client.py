@@ -1,30 +1,30 @@
-"""The CLI's side of the control API: a small synchronous httpx client that turns every failure into
-one ClientError with a one-line reason (not running, refused, unknown service, bad parameter ...).
+"""The CLI's side of the control API: a small synchronous client on the standard library's http.client
+that turns every failure into one ClientError with a one-line reason (not running, refused, unknown
+service, bad parameter ...).
 
-The address comes from the config's api.listen (a wildcard listen is reached on loopback) and the token
-is found the way the supervisor stores it (apitoken.read_token).
+Why not httpx (which the supervisor itself uses for probes): importing it cost 0.25-0.5 s of every
+CLI call on this machine (it pulls in rich and click when they are installed), more than the rest of
+the command; http.client costs about 10 ms, and the CLI needs only plain HTTP/1.1 to loopback, one
+request at a time, and the SSE lines of a log follow. Where the address and token come from: target.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import http.client
+import json
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-import httpx
-
-from orchestrator.api.token import read_token, token_path
-from orchestrator.config.spec import Config
 from orchestrator.errors import OrchestratorError
 
-__all__ = ["ApiClient", "ClientError", "SseMessage", "api_url"]
+__all__ = ["ApiClient", "ClientError", "SseMessage", "StreamEnded"]
 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0  # reads; commands wait as long as the supervisor takes (a stop, a drain)
 FOLLOW_IDLE_S = 60.0  # a follow hears a heartbeat every 15 s; this long without one: the server is gone
-
-_LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
 class ClientError(OrchestratorError):
@@ -35,78 +35,106 @@ class ClientError(OrchestratorError):
         self.details = details or []
 
 
+class StreamEnded(ClientError):
+    """A followed stream ended because the supervisor went away (stopped, or the connection was cut)."""
+
+
 SseMessage = tuple[str, str]  # (event, data); event is "message" unless the server named it
-
-
-def api_url(config: Config) -> str:
-    host = _LOOPBACK_FOR.get(config.api.host, config.api.host)
-    if config.api.port == 0:
-        raise ClientError(f"api.listen in {config.path} has port 0 (any free port): the CLI cannot find it; "
-                          "give the API a fixed port")
-    return f"http://[{host}]:{config.api.port}" if ":" in host else f"http://{host}:{config.api.port}"
 
 
 class ApiClient:
     def __init__(self, base_url: str, token: str | None, *, token_hint: str = "") -> None:
-        self.base_url = base_url
+        self.base_url = base_url.rstrip("/")
         self._token_hint = token_hint
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        timeout = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
-        # trust_env=False: our own supervisor is never behind the user's HTTP proxy.
-        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, trust_env=False)
+        parts = urlsplit(self.base_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ClientError(f"cannot use {base_url!r} as the supervisor's address: expected http://HOST:PORT")
+        self._host, self._port = parts.hostname, parts.port or 80
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._conn: http.client.HTTPConnection | None = None
 
-    @classmethod
-    def for_config(cls, config: Config) -> ApiClient:
-        hint = "api.token in the config" if config.api.token else f"the token file {token_path(config.state_dir)}"
-        return cls(api_url(config), read_token(config.api, config.state_dir), token_hint=hint)
+    def copy(self) -> ApiClient:
+        """Another client to the same supervisor with the same token (one per thread)."""
+        twin = ApiClient(self.base_url, None, token_hint=self._token_hint)
+        twin._headers = dict(self._headers)
+        return twin
 
     def __enter__(self) -> ApiClient:
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self._http.close()
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def get(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
-        return self._call("GET", path, params=params)
+        return self._call("GET", path, params, READ_TIMEOUT_S)
 
     def post(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
-        return self._call("POST", path, params=params, timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S))
+        return self._call("POST", path, params, None)  # as long as the command takes
 
-    def follow(self, path: str, params: Mapping[str, str | int]) -> Iterator[SseMessage]:
-        """Server-Sent Events of a GET, until the server ends the stream."""
-        timeout = httpx.Timeout(FOLLOW_IDLE_S, connect=CONNECT_TIMEOUT_S)
-        stream = self._http.stream("GET", path, params=params, timeout=timeout)
-        with _transport_errors(self.base_url), stream as response:
-            if response.status_code >= 400:
-                response.read()
-                raise self._refused(response)
-            event = "message"
-            for line in response.iter_lines():
+    def follow(self, path: str, params: Mapping[str, str | int],
+               on_open: Callable[[], None] | None = None) -> Iterator[SseMessage]:
+        """Server-Sent Events of a GET. Raises StreamEnded when the server ends the stream: it does so
+        only when the supervisor stops. `on_open` is called once the server has answered."""
+        with _transport_errors(self.base_url):
+            response = self._send("GET", path, params, FOLLOW_IDLE_S)
+        if response.status >= 400:
+            raise self._refused(response)
+        if on_open is not None:
+            on_open()
+        event = "message"
+        with _transport_errors(self.base_url):
+            while True:
+                raw = response.readline()
+                if not raw:
+                    break
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if line.startswith("event: "):
                     event = line.removeprefix("event: ")
                 elif line.startswith("data: "):
                     yield event, line.removeprefix("data: ")
                     event = "message"
+        raise StreamEnded(f"the supervisor at {self.base_url} ended the stream (it stopped)")
 
-    def _call(self, method: str, path: str, **kw: Any) -> Any:
+    def _call(self, method: str, path: str, params: Mapping[str, str | int] | None, timeout: float | None) -> Any:
         with _transport_errors(self.base_url):
-            response = self._http.request(method, path, **kw)
-        if response.status_code >= 400:
-            raise self._refused(response)
-        if response.headers.get("content-type", "").startswith("application/json"):
-            return response.json()
-        return response.text
+            response = self._send(method, path, params, timeout)
+            body = response.read()
+        if response.status >= 400:
+            raise self._refused(response, body)
+        if (response.getheader("content-type") or "").startswith("application/json"):
+            return json.loads(body)
+        return body.decode("utf-8", "replace")
 
-    def _refused(self, response: httpx.Response) -> ClientError:
+    def _send(self, method: str, path: str, params: Mapping[str, str | int] | None,
+              timeout: float | None) -> http.client.HTTPResponse:
+        self.close()  # one connection per request: few requests, and no stale keep-alive to retry
+        self._conn = conn = http.client.HTTPConnection(self._host, self._port, timeout=CONNECT_TIMEOUT_S)
         try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        message = body.get("error") if isinstance(body, dict) else None
-        message = message or f"{response.status_code} {response.reason_phrase}"
-        if response.status_code == 401:
+            conn.connect()
+        except OSError as exc:  # refused, or nothing there within the connect timeout
+            raise ClientError(f"no supervisor answering at {self.base_url} (is `orchestrator run` running?)") from exc
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        url = f"{path}?{urlencode(params)}" if params else path
+        conn.request(method, url, headers={**self._headers, "Content-Length": "0"} if method == "POST"
+                     else self._headers)
+        return conn.getresponse()
+
+    def _refused(self, response: http.client.HTTPResponse, body: bytes | None = None) -> ClientError:
+        try:
+            parsed = json.loads(response.read() if body is None else body)
+        except (ValueError, OSError):
+            parsed = {}
+        message = parsed.get("error") if isinstance(parsed, dict) else None
+        message = message or f"{response.status} {response.reason}"
+        if response.status == 401:
             message += f"; the CLI used {self._token_hint}"
-        issues = body.get("issues") if isinstance(body, dict) else None
+        issues = parsed.get("issues") if isinstance(parsed, dict) else None
         return ClientError(message, [str(i) for i in issues] if isinstance(issues, list) else None)
 
 
@@ -115,9 +143,10 @@ def _transport_errors(base_url: str) -> Iterator[None]:
     """Transport failures as ClientError: not running, timed out, cut off."""
     try:
         yield
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise ClientError(f"no supervisor answering at {base_url} (is `orchestrator run` running?)") from exc
-    except httpx.TimeoutException as exc:
+    except TimeoutError as exc:
         raise ClientError(f"the supervisor at {base_url} did not answer in time") from exc
-    except httpx.HTTPError as exc:
+    except (ConnectionResetError, ConnectionAbortedError, http.client.IncompleteRead,
+            http.client.RemoteDisconnected) as exc:
+        raise StreamEnded(f"the supervisor at {base_url} went away (the connection was cut)") from exc
+    except (OSError, http.client.HTTPException) as exc:
         raise ClientError(f"talking to the supervisor at {base_url}: {exc}") from exc

@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.cli.client import ApiClient
-from orchestrator.cli.control import Loader, with_client
+from orchestrator.cli.control import with_client
+
+if TYPE_CHECKING:
+    from orchestrator.cli.client import ApiClient
 
 __all__ = ["add_reload_parser", "check_diff", "render_result"]
 
@@ -23,7 +25,7 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def add_reload_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser, load: Loader
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     parser = sub.add_parser(
         "reload", parents=[common],
@@ -31,12 +33,12 @@ def add_reload_parser(
     )
     parser.add_argument("--dry-run", action="store_true", help="only show the plan (like check --diff)")
     parser.add_argument("--json", action="store_true", help="the API's answer as JSON")
-    parser.set_defaults(func=partial(with_client, load=load, body=_reload))
+    parser.set_defaults(func=partial(with_client, body=_reload))
 
 
-def check_diff(args: argparse.Namespace, load: Loader) -> int:
+def check_diff(args: argparse.Namespace) -> int:
     """`check --diff`: the plan a reload would carry out in the running supervisor (nothing changes)."""
-    return with_client(args, load=load, body=_plan)
+    return with_client(args, body=_plan)
 
 
 def _reload(args: argparse.Namespace, client: ApiClient) -> int:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from orchestrator.api.token import read_token, token_path
-from orchestrator.config.spec import Config
+if TYPE_CHECKING:  # `orchestrator --version` must not pay for the spec's dataclasses
+    from orchestrator.config.spec import Config
 
 __all__ = ["add_token_parser"]
 
@@ -26,6 +27,8 @@ def add_token_parser(
 
 
 def _token(args: argparse.Namespace, load: Callable[[argparse.Namespace], Config | None]) -> int:
+    from orchestrator.api.token import read_token, token_path
+
     config = load(args)
     if config is None:
         return 1

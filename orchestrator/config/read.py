@@ -170,6 +170,10 @@ def resolve_path(path: str, base: Path) -> str:
     return path if is_absolute_anywhere(path) else str(base / path)
 
 
+# Keys people bring from Docker Compose files, and ours for them.
+COMPOSE_HABITS = {"environment": "env", "working_dir": "cwd", "healthcheck": "health"}
+
+
 class Reader:
     """Collects issues; every method returns what it could read and records what it could not."""
 
@@ -213,9 +217,18 @@ class Reader:
 
     def unknown_key(self, path: KeyPath, allowed: Collection[str]) -> None:
         key = str(path[-1])
+        habit = COMPOSE_HABITS.get(key)
+        if habit in allowed:
+            self.issue(path, f"unknown key {key!r}; did you mean {habit!r}? (Docker Compose's {key} is {habit} here)")
+            return
         close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(allowed)}"
         self.issue(path, f"unknown key {key!r}; {hint}")
+
+    def has_issue_under(self, path: KeyPath) -> bool:
+        """Whether an issue was already recorded at `path` or inside it (one cause, said once)."""
+        prefix = format_path(path)
+        return any(i.key_path == prefix or i.key_path.startswith((f"{prefix}.", f"{prefix}[")) for i in self.issues)
 
     def fields(self, value: Any, path: KeyPath, table: Table) -> dict[str, Any]:
         """Dataclass keyword arguments for the keys present in a mapping described by `table`."""

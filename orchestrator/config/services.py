@@ -98,7 +98,7 @@ def read_defaults(r: Reader, value: Any) -> Defaults:
     path: KeyPath = ("defaults",)
     raw = r.mapping(value, path, DEFAULTS_KEYS) or {}
     out = Defaults(
-        restart=r.fields(raw.get("restart"), (*path, "restart"), RESTART),
+        restart=r.fields(_restart_shorthand(raw.get("restart")), (*path, "restart"), RESTART),
         stop=r.fields(raw.get("stop"), (*path, "stop"), STOP),
         health=r.fields(raw.get("health"), (*path, "health"), HEALTH_COMMON),
     )
@@ -116,7 +116,7 @@ def read_service(r: Reader, name: str, value: Any, defaults: Defaults, base: Pat
     if raw is None:  # not a mapping (already reported): nothing more to read
         return ServiceSpec(name=name, command=(), line=r.line(path))
     comfy = _comfy(r, raw.get("comfy", False), (*path, "comfy"))
-    own_restart = r.fields(raw.get("restart"), (*path, "restart"), RESTART)
+    own_restart = r.fields(_restart_shorthand(raw.get("restart")), (*path, "restart"), RESTART)
     return ServiceSpec(
         name=name,
         command=_command(r, raw, path),
@@ -153,7 +153,7 @@ def _command(r: Reader, raw: dict[str, Any], path: KeyPath) -> tuple[str, ...]:
             path, f"expected a list of strings like [python, app.py] or a command line, got {describe(value)}"
         )
         return ()
-    if not argv or not argv[0].strip():
+    if (not argv or not argv[0].strip()) and not r.has_issue_under(path):  # not after an unset ${VAR}
         r.issue(path, "the command is empty: expected the program to run")
         return ()
     return tuple(argv)
@@ -309,3 +309,8 @@ def _statuses(r: Reader, value: Any, path: KeyPath) -> tuple[int, ...]:
         return () if code is None else (code,)
     codes = [r.convert(item, (*path, i), integer(100, 599)) for i, item in enumerate(value)]
     return tuple(code for code in codes if code is not None)
+
+
+def _restart_shorthand(value: Any) -> Any:
+    """`restart: always` (Docker Compose's way) is `restart: {policy: always}`."""
+    return {"policy": value} if isinstance(value, str) else value

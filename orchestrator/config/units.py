@@ -22,12 +22,24 @@ _SIZE_UNITS = {
     "tb": 1024**4,
     "tib": 1024**4,
 }
+_DURATION_ORDER = ("h", "m", "s", "ms")
+_COMPOUND = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)", re.IGNORECASE)
 _NUMBER_UNIT = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*")
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from "500ms", "15s", "5m", "1h", or a bare number of seconds."""
+    """Seconds from "500ms", "15s", "5m", "1h", compounds of them, largest unit first, as Go and
+    systemd write them ("2m30s", "1h30m"), or a bare number of seconds."""
     expected = "expected a duration like 15s, 500ms, 5m or 1h"
+    if isinstance(value, str):
+        parts = _COMPOUND.findall(value.strip())
+        if len(parts) > 1 and "".join(n + u for n, u in parts) == value.strip():
+            units = [u.lower() for _n, u in parts]
+            order = [_DURATION_ORDER.index(u) for u in units]
+            if order != sorted(set(order)):  # 30s2m, 1m1m: a typo, not a duration
+                raise ValueError(f"{expected}, got {value!r} (in a compound like 2m30s: largest unit first, each once)")
+            return float(sum(float(n) * _DURATION_UNITS[u] for n, u in zip([n for n, _ in parts], units,
+                                                                              strict=True)))
     seconds = _parse(value, _DURATION_UNITS, expected, default_unit="s")
     return float(seconds)
 

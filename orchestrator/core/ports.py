@@ -12,12 +12,13 @@ import errno
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
 from orchestrator.platform.procname import process_name
 
-__all__ = ["PortHolder", "port_conflict", "port_holders"]
+__all__ = ["PortHolder", "api_port_holder", "port_conflict", "port_holders"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,37 @@ def _owner(pid: int | None) -> int | None:
     on Windows and the scheduler on Linux: never a listener, so it means "not told" (Wine's TCP table
     reports 0 for every owner)."""
     return pid or None
+
+
+def api_port_holder(port: int) -> str | None:
+    """Who holds the API's port, said for `orchestrator run`'s error: pid and program, and when it
+    is another orchestrator, which config it runs (read from its command line). None when nobody is
+    seen listening (the OS would not say, or the holder just left). The same config run twice never
+    gets here: the state directory's lock refuses it first, naming the holder."""
+    holders = [h for h in port_holders([port]) if h.pid is not None]
+    if not holders:
+        return None
+    holder = holders[0]
+    theirs = _orchestrator_config(holder.pid)
+    if theirs is None:
+        return f"held by pid {holder.pid} ({holder.program or 'program unknown'})"
+    return f"held by another orchestrator, pid {holder.pid}, running {theirs}"
+
+
+def _orchestrator_config(pid: int | None) -> Path | None:
+    """The config an `orchestrator run` process was given, or None if `pid` is no orchestrator."""
+    try:
+        proc = psutil.Process(pid)
+        argv, cwd = proc.cmdline(), proc.cwd()
+    except psutil.Error:
+        return None
+    if "run" not in argv or not any("orchestrator" in a for a in argv[:3]):
+        return None
+    after_c = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-c", "--config")]
+    named = after_c[-1] if after_c else "supervisor.yaml"
+    return Path(cwd, named)
+
+
 
 
 def _bind_refused(port: int) -> bool:

@@ -101,7 +101,11 @@ class ResourceMonitor:
         self._inflight: anyio.Event | None = None
 
     def fresh(self) -> bool:
-        return self.sampled_at is not None and anyio.current_time() - self.sampled_at < self.every_s
+        """Recent enough, and taken for every child running now: a child spawned since the last sample
+        (a start, a restart) makes the next reader sample, so `status` shows its figures at once."""
+        if self.sampled_at is None or anyio.current_time() - self.sampled_at >= self.every_s:
+            return False
+        return all(r.usage.pid == r.child.pid for r in self.runners.values() if r.child is not None)
 
     def want(self) -> None:
         """A reader saw the figures: have them refreshed in the background if they are old."""

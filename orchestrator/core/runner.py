@@ -216,6 +216,8 @@ class ServiceRunner:
     def _record_transition(self, before: ProcessState, event: Event) -> None:
         m = self.machine
         fields: dict[str, Any] = {"from_state": before.value, "to_state": m.state.value}
+        if m.pid is not None:
+            fields["pid"] = m.pid
         if isinstance(event, Exited):
             fields["exit_code"] = event.returncode
         self.events.record("state_changed", m.reason, service=self.name, **fields)

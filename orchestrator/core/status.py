@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["DRAINING", "ServiceStatus"]
+__all__ = ["DRAINING", "NO_PROBE", "ServiceStatus"]
 
 # Not a machine state: the child runs on while a drained restart waits for ComfyUI's queue to empty.
 DRAINING = "draining"
+NO_PROBE = "none"  # the health of a service without a health check: nothing to know, not "unknown"
 
 
 @dataclass(frozen=True, slots=True)
 class ServiceStatus:
     name: str
     state: str  # a ProcessState value, or DRAINING (running, about to be restarted)
-    health: str  # unknown | healthy | unhealthy
+    health: str  # unknown | healthy | unhealthy; NO_PROBE (none) without a health check
     pid: int | None
     started_at: float | None  # wall clock (epoch seconds) of the current child's spawn
     uptime_s: float | None

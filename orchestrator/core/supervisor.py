@@ -8,6 +8,7 @@ this package imports nothing above it.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
@@ -23,13 +24,13 @@ from orchestrator.core.machine import ALIVE_STATES, IDLE_STATES, NotStarted, Pro
 from orchestrator.core.resources import NO_USAGE, ResourceMonitor
 from orchestrator.core.runner import GROUP_POLL_S, KILL_WAIT_S, PIPE_DRAIN_S, ServiceRunner
 from orchestrator.core.statefile import ChildRegistry
-from orchestrator.core.status import DRAINING, ServiceStatus
+from orchestrator.core.status import DRAINING, NO_PROBE, ServiceStatus
 from orchestrator.core.strays import STRAY_KILL_WAIT_S, kill_earlier_runs, run_markers
-from orchestrator.errors import UnknownServiceError
+from orchestrator.errors import OrchestratorError, UnknownServiceError
 from orchestrator.platform import Platform, current
 from orchestrator.platform.common import same_process_alive
 
-__all__ = ["Drainer", "RunnerHook", "Supervisor", "SystemReport"]
+__all__ = ["CannotSignal", "Drainer", "NotDrainable", "RunnerHook", "Supervisor", "SystemReport"]
 
 _log = structlog.get_logger("orchestrator.supervisor")
 
@@ -50,6 +51,14 @@ class Drainer(Protocol):
     async def drained(self, then: Callable[[str], Awaitable[object]]) -> None:
         """Wait for the queue to empty (bounded), then `then(why)`; not called if the service moved on."""
         ...
+
+
+class NotDrainable(OrchestratorError):
+    """`restart --drain` of a service without a queue to wait for (the API answers 409)."""
+
+
+class CannotSignal(OrchestratorError):
+    """A signal for a service with no child, or one this system lacks (the API answers 409)."""
 
 
 def _no_checks() -> dict[str, Any]:
@@ -217,13 +226,29 @@ class Supervisor:
         `resources.refresh()` first to be sure of that; otherwise this asks for a refresh)."""
         runner = self.runner(name)
         self.resources.want()
-        return _status_of(runner)
+        return self._status_of(runner)
 
     def statuses(self, *, sample: bool = True) -> list[ServiceStatus]:
         """`sample=False`: the figures as they are, without asking for a fresher sample (the live feed)."""
         if sample:
             self.resources.want()
-        return [_status_of(r) for r in self.runners.values()]
+        return [self._status_of(r) for r in self.runners.values()]
+
+    def _status_of(self, runner: ServiceRunner) -> ServiceStatus:
+        return _status_of(runner, self._waiting(runner))
+
+    def _waiting(self, runner: ServiceRunner) -> str | None:
+        """Why a start is held, naming only the conditions still unmet and where each one stands."""
+        if runner.waiting_for is None:
+            return None
+        unmet = []
+        for dep in runner.spec.depends_on:
+            other = self.runners.get(dep.name)
+            if other is None or _satisfied(other, dep.condition):
+                continue
+            now = f"health {other.health}" if other.state is ProcessState.RUNNING else other.state.value
+            unmet.append(f"{dep.name} to be {dep.condition.value} (now {now})")
+        return f"waiting for {', '.join(unmet)}" if unmet else "starting: its dependencies are met"
 
     async def _history_sample(self) -> Sample:
         await self.resources.refresh()  # shared with the status readers: at most one sample per status.every
@@ -235,16 +260,20 @@ class Supervisor:
         return self.system_report()
 
     # -- commands ----------------------------------------------------------------------------------
-    async def start(self, name: str) -> ServiceStatus:
-        """Start a service (and what it depends on); returns once it is spawned or waiting."""
+    async def start(self, name: str, reason: str = "started by hand") -> ServiceStatus:
+        """Start a service (and what it depends on); returns once it is spawned or waiting. `reason`
+        says who asked (by hand, by ignite, by reload): it becomes the event's and the status's."""
         runner = self.runner(name)
         if runner.state in ALIVE_STATES or runner.waiting_for is not None:
-            return _status_of(runner)
-        if not runner.spec.depends_on:
-            await self._command(runner, Start("started by hand"))
+            return self._status_of(runner)
+        # Nothing to wait for: start now, with no "waiting for" answer. Not for `completed`: a start
+        # runs the job again and waits for that run (an earlier run's end does not count).
+        if all(dep.name in self.runners and dep.condition is not DependencyCondition.COMPLETED
+               and _satisfied(self.runners[dep.name], dep.condition) for dep in runner.spec.depends_on):
+            await self._command(runner, Start(reason))
         else:
-            self._schedule_start(name)
-        return _status_of(runner)
+            self._schedule_start(name, reason)
+        return self._status_of(runner)
 
     async def stop(self, name: str, reason: str = "stopped by hand") -> ServiceStatus:
         """Stop a service; returns once its whole process tree is gone."""
@@ -257,7 +286,7 @@ class Supervisor:
         if runner.state not in IDLE_STATES:
             await self._command(runner, Stop(reason))
             await runner.wait_until(lambda r: r.state in IDLE_STATES, _stop_budget(runner))
-        return _status_of(runner)
+        return self._status_of(runner)
 
     async def restart(self, name: str, *, drain: bool = False) -> ServiceStatus:
         """Restart a service. `drain` (the `comfy:` service only) first waits for ComfyUI's queue."""
@@ -265,24 +294,45 @@ class Supervisor:
         drainer = self.drainer
         if drain and drainer is not None and drainer.drains(runner) and runner.state in ALIVE_STATES:
             await drainer.drained(lambda why: self._restart(runner, f"restarted by hand after drain: {why}"))
-            return _status_of(runner)
+            return self._status_of(runner)
+        if drain and (drainer is None or not drainer.drains(runner)):
+            raise NotDrainable(f"{name} has no queue to drain: --drain is for the service with `comfy:`;"
+                               " restart it without --drain")
         return await self._restart(runner, "restarted by hand")
 
     async def _restart(self, runner: ServiceRunner, reason: str) -> ServiceStatus:
         if runner.state in IDLE_STATES and runner.spec.depends_on:
-            return await self.start(runner.name)
+            return await self.start(runner.name, reason)
         spawns = runner.machine.spawns
         await self._command(runner, Restart(reason))
         await runner.wait_until(
             lambda r: r.machine.spawns > spawns or r.state in IDLE_STATES, _stop_budget(runner)
         )
-        return _status_of(runner)
+        return self._status_of(runner)
+
+    async def signal(self, name: str, signal_name: str) -> ServiceStatus:
+        """Send a signal to the service's whole process group; its state follows what the child does
+        (a SIGTERM that ends it is an exit like any other, judged by its restart policy)."""
+        runner = self.runner(name)
+        child = runner.child
+        if child is None or runner.state not in ALIVE_STATES:
+            raise CannotSignal(f"{name} is {runner.state.value}: no process to signal")
+        if self.platform.name == "posix" and not hasattr(signal, signal_name):
+            raise CannotSignal(f"{signal_name} does not exist on this system")  # SIGBREAK is Windows'
+
+        if signal_name == "SIGKILL":
+            self.platform.kill_tree(child)
+        else:
+            self.platform.signal_tree(child, signal_name)
+        self.events.record("signal_sent", f"{signal_name} sent by hand to pid {child.pid}", service=name,
+                           signal=signal_name, pid=child.pid)
+        return self._status_of(runner)
 
     async def ignite(self) -> list[ServiceStatus]:
         """Start every service that is not running (the old panel's `ignite`)."""
         for name, runner in self.runners.items():
             if runner.state not in ALIVE_STATES:
-                await self.start(name)
+                await self.start(name, "started by ignite")
         return self.statuses()
 
     async def stop_many(self, names: Iterable[str], reason: str = "stopped by hand") -> None:
@@ -308,14 +358,14 @@ class Supervisor:
         await runner.wait_until(lambda r: r.handled >= seq, COMMAND_ACK_S)
 
     # -- dependencies ------------------------------------------------------------------------------
-    def _schedule_start(self, name: str) -> None:
+    def _schedule_start(self, name: str, reason: str = "started") -> None:
         runner = self.runners[name]
         if self._tg is None or runner.waiting_for is not None:
             return
         runner.waiting_for = ", ".join(f"{d.name} ({d.condition.value})" for d in runner.spec.depends_on)
-        self._tg.start_soon(self._start_after_dependencies, runner)
+        self._tg.start_soon(self._start_after_dependencies, runner, reason)
 
-    async def _start_after_dependencies(self, runner: ServiceRunner) -> None:
+    async def _start_after_dependencies(self, runner: ServiceRunner, reason: str) -> None:
         for dep in runner.spec.depends_on:
             other = self.runners.get(dep.name)
             if other is None:
@@ -323,7 +373,7 @@ class Supervisor:
             since = -1  # `completed`: the run to wait for is the one after this many spawns
             if other.state in IDLE_STATES and other.waiting_for is None:
                 since = other.machine.spawns  # we start it now: an earlier run's end does not count
-                self._schedule_start(dep.name)
+                self._schedule_start(dep.name, f"{reason} (needed by {runner.name})")
 
             def settled(r: ServiceRunner, condition: DependencyCondition = dep.condition, since: int = since) -> bool:
                 if runner.waiting_for is None:  # cancelled by a stop meanwhile
@@ -343,7 +393,7 @@ class Supervisor:
                 runner.notify()
                 return
         runner.waiting_for = None
-        await self._command(runner, Start("started"))
+        await self._command(runner, Start(reason))
 
 
 def _satisfied(runner: ServiceRunner, condition: DependencyCondition) -> bool:
@@ -359,7 +409,7 @@ def _stop_budget(runner: ServiceRunner) -> float:
     return runner.spec.stop.timeout_s + KILL_WAIT_S + strays + PIPE_DRAIN_S + GROUP_POLL_S * 10 + 5.0
 
 
-def _status_of(runner: ServiceRunner) -> ServiceStatus:
+def _status_of(runner: ServiceRunner, waiting: str | None = None) -> ServiceStatus:
     m = runner.machine
     now = anyio.current_time()
     alive = m.state in ALIVE_STATES and m.spawned_at is not None
@@ -369,7 +419,7 @@ def _status_of(runner: ServiceRunner) -> ServiceStatus:
     return ServiceStatus(
         name=runner.name,
         state=DRAINING if draining is not None else m.state.value,
-        health=runner.health,
+        health=runner.health if runner.spec.health is not None else NO_PROBE,
         pid=m.pid,
         started_at=runner.started_at if alive else None,
         uptime_s=round(now - m.spawned_at, 3) if alive and m.spawned_at is not None else None,
@@ -377,7 +427,7 @@ def _status_of(runner: ServiceRunner) -> ServiceStatus:
         restarts_by_reason=dict(m.restarts),
         attempts=m.attempts,
         exit_code=m.last_exit,
-        reason=f"waiting for {runner.waiting_for}" if runner.waiting_for else draining or m.reason,
+        reason=waiting or draining or m.reason,
         waiting_for=runner.waiting_for,
         health_detail=runner.probe.detail if runner.probe is not None else None,
         processes=usage.processes,

@@ -1,4 +1,5 @@
-"""The supervisor's own log: JSON lines into a rotating file, readable key=value lines on the console.
+"""The supervisor's own log: JSON lines into a rotating file (for machines, always), and on the console
+either short lines for a person (console.py) or the same JSON lines (`--log-format json`, for a pipe).
 
 orchestrator.log is written through a LogSink, like the children's logs, not logging's
 RotatingFileHandler: the same rotation, 0640 creation, no symbolic links followed, and a file or
@@ -21,8 +22,10 @@ import structlog
 
 from orchestrator.config.spec import LogSpec
 from orchestrator.errors import OrchestratorError
+from orchestrator.logs.console import ConsoleLines
 from orchestrator.logs.files import open_append
 from orchestrator.logs.sink import ErrorCallback, LogSink
+from orchestrator.platform.console import ansi_console
 
 __all__ = ["LogSetupError", "SinkHandler", "check_log_dir", "configure_logging", "supervisor_log_sink"]
 
@@ -82,6 +85,7 @@ _SHARED: list[structlog.types.Processor] = [
 def configure_logging(
     log_file: Path | None, *, max_bytes: int = 10 * 1024 * 1024, backups: int = 5,
     console: bool = True, level: int = logging.INFO, on_error: ErrorCallback | None = None,
+    console_format: str = "console", name_width: int = 8,
 ) -> None:
     """Route structlog and stdlib (uvicorn, httpx) records through the same renderers."""
     structlog.configure(
@@ -96,8 +100,13 @@ def configure_logging(
         handler.close()
     root.setLevel(level)
     if console:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-        root.addHandler(_handler(logging.StreamHandler(sys.stderr), renderer))
+        handler = logging.StreamHandler(sys.stderr)
+        if console_format == "json":
+            root.addHandler(_handler(handler, structlog.processors.JSONRenderer(), tracebacks=True))
+        else:
+            lines = ConsoleLines(width=name_width, colors=ansi_console(sys.stderr))
+            handler.addFilter(lines)
+            root.addHandler(_handler(handler, lines))
     if log_file is not None:
         spec = LogSpec(dir=log_file.parent, max_size=max_bytes, backups=backups)
         sink = LogSink(log_file, spec, on_error=on_error)  # opened at the first record

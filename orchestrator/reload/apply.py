@@ -26,6 +26,7 @@ async def apply_plan(
     """Carry out `plan`; `starts`: the restarted services to start again. Returns outcomes, failures."""
     removed, restarted = plan.names(ServiceAction.REMOVE), plan.names(ServiceAction.RESTART)
     pids = {name: sup.runners[name].machine.pid for name in restarted}
+    fatal_before = {name for name, r in sup.runners.items() if r.state is ProcessState.FATAL}
     rewait = _waits_to_redo(sup, plan, new)  # still waiting on the old dependencies: wait anew
     for name in (*removed, *restarted):
         if sup.runners[name].state not in IDLE_STATES:
@@ -37,14 +38,19 @@ async def apply_plan(
     for name in removed:
         await sup.remove_runner(name)
     _adopt(sup, plan, new)
+    started = set()
     for name, spec in new.services.items():
         added = plan.service(name).action is ServiceAction.ADD
         if (added and spec.autostart) or name in starts or name in rewait:
-            await sup.start(name)
+            await sup.start(name, "started by reload")
+            started.add(name)
     outcomes = {item.name: _outcome(sup, item.name, item.action, pids.get(item.name), item.name in starts)
                 for item in plan.services if item.action is not ServiceAction.KEEP}  # fmt: skip
+    # Only the failures this reload caused: a service fatal before it and not started by it stays
+    # fatal, and that is not the reload's doing (its outcome still says so).
     failures += [f"{name}: {sup.runners[name].machine.reason}" for name in outcomes
-                 if name in sup.runners and sup.runners[name].state is ProcessState.FATAL]  # fmt: skip
+                 if name in sup.runners and sup.runners[name].state is ProcessState.FATAL
+                 and (name in started or name not in fatal_before)]  # fmt: skip
     return outcomes, failures
 
 

@@ -1,11 +1,13 @@
-"""`orchestrator service install|remove|status|start|stop`: the supervisor as one NSSM Windows service.
+"""`orchestrator service install|remove|status|start|stop`: the supervisor as an OS service.
 
-The commands are built by nssm.py (pure, tested anywhere) and run here one by one, each printed first.
-`--dry-run` prints them as a cmd script instead: the conditions become `sc query NAME >nul 2>&1 &&`.
+Windows: one NSSM service. The commands are built by nssm.py (pure, tested anywhere) and run here one
+by one, each printed first. `--dry-run` prints them as a cmd script instead: the conditions become
+`sc query NAME >nul 2>&1 &&`. `--nssm` names the program, and also picks NSSM on another system (that
+is how the tests drive stand-in `nssm` and `sc` scripts on Linux).
 
-On a system other than Windows, only `--dry-run` works, and anything else exits 2 saying so, unless
-`--nssm` names the program explicitly: then the commands do run (and `sc` is looked up on PATH). That
-is how the tests drive stand-in `nssm` and `sc` scripts on Linux; on Windows `--nssm` just picks the exe.
+Elsewhere (Linux): a systemd unit built by systemd.py, written to /etc/systemd/system (`--user`:
+~/.config/systemd/user; `--unit-dir` elsewhere), then `systemctl daemon-reload` and `enable`;
+`--dry-run` prints the unit and the commands. remove|status|start|stop map to systemctl.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TextIO
 
 from orchestrator.config.spec import Config
 from orchestrator.platform import is_windows
-from orchestrator.service import nssm
+from orchestrator.service import nssm, systemd
 
 __all__ = ["CommandRunner", "add_service_parser", "dry_run_script", "run_steps"]
 
@@ -87,18 +89,83 @@ def dry_run_script(steps: Sequence[nssm.Step], *, sc: str = "sc") -> list[str]:
     return lines
 
 
+def _unit_path(args: argparse.Namespace) -> Path:
+    folder = Path(args.unit_dir) if args.unit_dir else systemd.unit_dir(args.user)
+    return folder / f"{args.name or systemd.DEFAULT_UNIT}.service"
+
+
+def _systemd_install(args: argparse.Namespace, load: Loader) -> int:
+    config = load(args)
+    if config is None:
+        return EXIT_FAILED
+    name = args.name or systemd.DEFAULT_UNIT
+    launcher = nssm.default_launcher(Path(sysconfig.get_path("scripts")), sys.executable, windows=False)
+    text = systemd.unit_text(systemd.target_for(config, name=name, launcher=launcher, user=args.user))
+    path = _unit_path(args)
+    commands = systemd.action_argv(args.systemctl, "install", name, user=args.user)
+    if args.dry_run:
+        print(f"# {path}\n{text}", end="")
+        print("\n".join(f"# then: {nssm.command_line(argv)}" for argv in commands))
+        return EXIT_OK
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"wrote {path}")
+    code = _run_all(commands)
+    if code == EXIT_OK:
+        start = nssm.command_line(systemd.action_argv("systemctl", "start", name, user=args.user)[0])
+        print(f"installed {name}; start it with: {start}")
+    return code
+
+
+def _systemd_action(args: argparse.Namespace) -> int:
+    name = args.name or systemd.DEFAULT_UNIT
+    commands = systemd.action_argv(args.systemctl, args.action, name, user=args.user)
+    if args.action == "remove":
+        commands += systemd.action_argv(args.systemctl, "reload-units", name, user=args.user)
+    if args.dry_run:
+        lines = [nssm.command_line(argv) for argv in commands]
+        if args.action == "remove":
+            lines.insert(1, f"rm {_unit_path(args)}")
+        print("\n".join(lines))
+        return EXIT_OK
+    if args.action != "remove":
+        return _run_all(commands)
+    print(f"> {nssm.command_line(commands[0])}", flush=True)
+    CommandRunner().run(commands[0])  # may fail (already disabled, or never installed): the file goes anyway
+    _unit_path(args).unlink(missing_ok=True)
+    print(f"removed {_unit_path(args)}")
+    return _run_all(commands[1:])
+
+
+def _run_all(commands: Sequence[Sequence[str]]) -> int:
+    for argv in commands:
+        print(f"> {nssm.command_line(argv)}", flush=True)
+        code = CommandRunner().run(argv)
+        if code != 0:
+            print(f"error: that command exited {code}; stopped here", file=sys.stderr)
+            return EXIT_FAILED
+    return EXIT_OK
+
+
 # -- the command line ----------------------------------------------------------------------------------
 
 
 def add_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                        common: argparse.ArgumentParser, load: Loader) -> None:
     """Registers `service` and its actions on the CLI's subparsers; `load` reads -c like `run` does."""
-    service = sub.add_parser("service", help="manage the Windows service that runs the supervisor (NSSM)")
+    service = sub.add_parser("service", help="the OS service that runs the supervisor (Windows: NSSM; Linux: systemd)")
     actions = service.add_subparsers(dest="action", required=True)
     shared = argparse.ArgumentParser(add_help=False)
-    shared.add_argument("--name", default=DEFAULT_NAME, help=f"service name (default: {DEFAULT_NAME})")
-    shared.add_argument("--nssm", help="nssm.exe to use (default: on PATH, then Chocolatey's)")
-    shared.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    shared.add_argument("--name", help=f"service name (default: {DEFAULT_NAME}; systemd: {systemd.DEFAULT_UNIT})")
+    shared.add_argument("--nssm", help="nssm.exe to use (default: on PATH, then Chocolatey's); picks NSSM anywhere")
+    shared.add_argument("--dry-run", action="store_true", help="print what would be done; run nothing")
+    shared.add_argument("--user", action="store_true", help="systemd: a unit of the user's own manager")
+    shared.add_argument("--systemctl", default="systemctl", help="systemd: the systemctl program")
+    shared.add_argument("--unit-dir", help="systemd: where the unit file goes (default: the system's or user's)")
     install = actions.add_parser("install", parents=[common, shared],
                                  help="install the service (or update an installed one); does not start it")
     install.add_argument("--display-name", help="shown in services.msc (default: the name)")
@@ -111,7 +178,14 @@ def add_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
         actions.add_parser(action, parents=[shared], help=text).set_defaults(func=cmd_action)
 
 
+def _systemd(args: argparse.Namespace) -> bool:
+    return not is_windows() and args.nssm is None
+
+
 def cmd_install(args: argparse.Namespace, *, load: Loader) -> int:
+    if _systemd(args):
+        return _systemd_install(args, load)
+    args.name = args.name or DEFAULT_NAME
     refused = _refuse_off_windows(args)
     if refused is not None:
         return refused
@@ -131,6 +205,9 @@ def cmd_install(args: argparse.Namespace, *, load: Loader) -> int:
 
 
 def cmd_action(args: argparse.Namespace) -> int:
+    if _systemd(args):
+        return _systemd_action(args)
+    args.name = args.name or DEFAULT_NAME
     refused = _refuse_off_windows(args)
     if refused is not None:
         return refused

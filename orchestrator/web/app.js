@@ -242,7 +242,7 @@ function applyStatus(s) {
   const c = row.cells;
   c.badge.textContent = s.state;
   c.badge.className = `badge ${s.state}`;
-  c.health.textContent = s.health;
+  c.health.textContent = s.health === "none" ? "-" : s.health;  // none: no health check
   c.health.className = `health ${s.health}`;
   c.health.title = s.health_detail || "";
   c.pid.textContent = s.pid ?? "–";

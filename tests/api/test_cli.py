@@ -112,7 +112,7 @@ def test_cli_drives_a_live_supervisor_and_sigterm_ends_it_cleanly(
     assert logs.returncode == 0 and [line[:9] for line in logs.stdout.splitlines()] == [
         "000000297", "000000298", "000000299"]
     events = cli(cfg, "events")
-    assert events.returncode == 0 and "web  state_changed: stopped by hand" in events.stdout
+    assert events.returncode == 0 and "web  running → stopping: stopped by hand" in events.stdout
 
     kids = psutil.Process(proc.pid).children(recursive=True)
     assert len(kids) == 2  # web and spare

@@ -1,5 +1,6 @@
-"""`orchestrator service ...` end to end: dry runs, the refusal off Windows, and real runs against stand-in
-`nssm` and `sc` programs (small Python scripts on PATH that record their arguments)."""
+"""`orchestrator service ...` end to end: dry runs and real runs against stand-in `nssm` and `sc` programs
+(small Python scripts on PATH that record their arguments). Off Windows without --nssm the commands
+manage a systemd unit instead: tests/integration/test_service_systemd.py."""
 
 from __future__ import annotations
 
@@ -153,15 +154,6 @@ def test_remove_start_stop_and_status(fakes: Fakes, capfd: pytest.CaptureFixture
         ["sc", "query", "Orch"], ["nssm", "stop", "Orch"], ["nssm", "remove", "Orch", "confirm"],
         ["sc", "query", "Orch"],
     ]
-
-
-@POSIX_ONLY
-@pytest.mark.parametrize("action", ["install", "remove", "status", "start", "stop"])
-def test_off_windows_every_action_refuses_with_exit_2(action: str, cfg: Path, fakes: Fakes,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["service", action, *(["-c", str(cfg)] if action == "install" else [])]) == 2
-    assert "works only on Windows" in capsys.readouterr().err
-    assert fakes.calls() == []
 
 
 def test_dry_run_prints_a_cmd_script_and_runs_nothing(cfg: Path, tmp_path: Path,

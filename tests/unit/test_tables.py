@@ -43,3 +43,28 @@ def test_service_line_and_system_lines() -> None:
         "memory: 85% used (max 80%)  [warning]",
     ]
     assert system_lines({"disk": [], "memory": None}) == []
+
+
+def test_events_say_each_change_once_and_colour_only_when_asked() -> None:
+    from orchestrator.cli.tables import event_lines
+
+    def ev(i: int, kind: str, message: str, **kw: object) -> dict[str, object]:
+        return {"id": i, "at": 0, "service": "web", "kind": kind, "message": message, **kw}
+
+    events = [ev(1, "state_changed", "restarted by hand", from_state="running", to_state="stopping"),
+              ev(2, "state_changed", "restarted by hand", from_state="stopping", to_state="starting"),
+              ev(3, "restart", "restarted by hand", cause="manual"),
+              ev(4, "state_changed", "exited with code 1", from_state="starting", to_state="backoff"),
+              ev(5, "restart", "exited with code 1 (attempt 1 of 3)", cause="exit"),
+              ev(6, "health_changed", "healthy")]
+    lines = [line.split("  ", 2)[2] for line in event_lines(events)]
+    assert lines == ["web  running \u2192 stopping \u2192 starting: restarted by hand",
+                     "web  starting \u2192 backoff: exited with code 1 (attempt 1 of 3)",
+                     "web  health_changed: healthy"]
+    assert "\033[33mbackoff\033[0m" in event_lines(events, color=True)[1]
+
+
+def test_a_service_without_a_health_check_shows_a_dash() -> None:
+    row = {"name": "w", "state": "running", "health": "none", "pid": 1, "uptime_s": 1, "restarts": 0,
+           "processes": 1, "cpu_percent": 0.0, "rss_bytes": 1, "reason": "running"}
+    assert status_table([row]).splitlines()[1].split()[2] == "-"

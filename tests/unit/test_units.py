@@ -67,3 +67,15 @@ def test_bad_sizes_say_what_was_expected(bad: object) -> None:
 def test_negative_size_is_rejected() -> None:
     with pytest.raises(ValueError, match="must not be negative"):
         parse_size("-1MB")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("2m30s", 150.0), ("1h30m", 5400.0), ("1h0m5s", 3605.0),
+                                               ("1m500ms", 60.5), ("1H30M", 5400.0)])
+def test_compound_durations_as_go_and_systemd_write_them(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["30s2m", "1m1m", "2m30", "2m 30s x"])
+def test_compound_durations_out_of_order_or_half_written_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match=r"expected a duration like 15s"):
+        parse_duration(bad)
