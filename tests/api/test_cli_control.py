@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import signal
 import subprocess
 import sys
@@ -18,6 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+if sys.platform != "win32":  # pty needs termios: POSIX only, like every test here
+    import pty
 
 from tests.support.helpers import CHILDREN, POSIX_ONLY, free_port, read_file
 

@@ -6,7 +6,6 @@ and exiting 1 when the supervisor goes away."""
 from __future__ import annotations
 
 import os
-import pty
 import signal
 import subprocess
 import sys
@@ -15,6 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+if sys.platform != "win32":  # pty needs termios: POSIX only, like every test here
+    import pty
 
 from orchestrator.cli.logs import parse_since
 from tests.support.helpers import CHILDREN, POSIX_ONLY, read_file

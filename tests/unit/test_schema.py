@@ -8,13 +8,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
 from orchestrator.config import schema
 from orchestrator.config.loader import parse_config
 from orchestrator.errors import ConfigError
+from tests.support.wine import RUST_PRNG, on_wine
+
+if on_wine():  # jsonschema needs rpds, a Rust extension that cannot load under Wine
+    pytest.skip(f"Wine lacks {RUST_PRNG[0]}: {RUST_PRNG[1]}", allow_module_level=True)
+
+import jsonschema
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = schema.build_schema()
