@@ -2,7 +2,7 @@
 
 The rule: a figure is only a ratio or a difference against a peer or a floor measured minutes apart
 on the same machine, never an absolute from another day (the dev machine is shared and its load
-moves absolute times by ±30%). Every figure is the median of `--rounds` (3) rounds, with min–max;
+moves absolute times by ±30%). Every figure is the median of `--rounds` (3) rounds, with min-max;
 the peers of a round run one after the other, never at once.
 
 Same children, same method for every manager (bench/compare_child.py): a child stamps its own start
@@ -19,6 +19,7 @@ load average. About 8 minutes on the 2-core dev machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import http.client
 import itertools
@@ -32,12 +33,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import PY, Orchestrator, Peer, Pm2, Prog, Supervisord  # noqa: E402
+from peers import PY, Orchestrator, Peer, Pm2, Prog, Supervisord
 
 CHILD = str(Path(__file__).resolve().parent / "compare_child.py")
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -45,7 +47,7 @@ BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
 LINE_BYTES = 100
 SLEEP = shutil.which("sleep") or "/bin/sleep"  # absolute: PM2 resolves it, and /proc must match
 
-Cell = float | str  # a figure, or a note such as "–"
+Cell = float | str  # a figure, or a note such as "no restart"
 
 
 def child(*args: object) -> tuple[str, ...]:
@@ -95,10 +97,11 @@ def log_throughput(peers: list[Peer], tmp: Path, n: int, lines: int) -> dict[str
     out: dict[str, dict[str, Cell]] = {"ratio": {}, "cpu": {}, "integrity": {}}
     floor_dir = tmp / "floor"
     floor_dir.mkdir()
-    procs = [subprocess.Popen(child("writer", lines, floor_dir / f"s{i}"), stdout=open(floor_dir / f"o{i}", "wb"))
-             for i in range(n)]
-    for p in procs:
+    outs = [(floor_dir / f"o{i}").open("wb") for i in range(n)]
+    procs = [subprocess.Popen(child("writer", lines, floor_dir / f"s{i}"), stdout=f) for i, f in enumerate(outs)]
+    for p, f in zip(procs, outs, strict=True):
         p.wait()
+        f.close()
     end = time.time()
     floor = end - min(stamp(floor_dir / f"s{i}") for i in range(n))
     shutil.rmtree(floor_dir)
@@ -135,7 +138,10 @@ def wait_bytes(peer: Peer, names: list[str], want: int) -> float:
     """When every byte is on disk; a peer that loses lines ends when its files stop growing (2 s)."""
     last, last_t = -1, time.time()
     while True:
-        sizes = [sum(f.stat().st_size for f in peer.log_files(nm)) for nm in names]
+        try:
+            sizes = [sum(f.stat().st_size for f in peer.log_files(nm)) for nm in names]
+        except FileNotFoundError:  # rotated between the listing and the stat
+            continue
         now = time.time()
         if all(s >= want for s in sizes):
             return now
@@ -144,6 +150,10 @@ def wait_bytes(peer: Peer, names: list[str], want: int) -> float:
         elif now - last_t > 2.0:
             return last_t
         time.sleep(0.002)
+
+
+def _more_than(stamps: Path, n: int) -> bool:
+    return stamps.exists() and len(stamps.read_text().split()) > n
 
 
 def bash_loop_ms(tmp: Path, n: int) -> float:
@@ -165,11 +175,8 @@ def restart(peers: list[Peer], tmp: Path, n: int) -> dict[str, Cell]:
         stamps = d / "stamps"
         peer.launch(d, [Prog("blink", child("blink", stamps), restart=True)])
         try:
-            count = lambda: len(stamps.read_text().split()) if stamps.exists() else 0  # noqa: E731
-            try:  # supervisord ticks once a second: a few intervals are enough to see it
-                wait_for(lambda: count() > n, 8.0, 0.01)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):  # supervisord ticks once a second: 8 s show it
+                wait_for(partial(_more_than, stamps, n), 8.0, 0.01)
             xs = [float(x) for x in stamps.read_text().split()] if stamps.exists() else []
             gaps = [b - a for a, b in itertools.pairwise(xs)]
             res[peer.name] = statistics.median(gaps) * 1000 - floor if gaps else "no restart"
@@ -319,13 +326,13 @@ COLS = ["orchestrator", "supervisord", "PM2", "circus", "floor"]
 def cell(values: list[Cell], fmt: str) -> str:
     nums = [v for v in values if isinstance(v, float | int)]
     if not values:
-        return "–"
+        return "\u2013"
     if len(nums) < len(values):
         return ", ".join(sorted({str(v) if not isinstance(v, float) else fmt.format(v) for v in values}))
     med = statistics.median(nums)
     if len(nums) == 1 or min(nums) == max(nums):
         return fmt.format(med)
-    return f"{fmt.format(med)} ({fmt.format(min(nums))}–{fmt.format(max(nums))})"
+    return f"{fmt.format(med)} ({fmt.format(min(nums))}\u2013{fmt.format(max(nums))})"
 
 
 def render(results: dict[str, dict[str, list[Cell]]], missing: dict[str, str], mb: int, head: str) -> str:
@@ -334,15 +341,15 @@ def render(results: dict[str, dict[str, list[Cell]]], missing: dict[str, str], m
         row = []
         for col in COLS:
             if col in missing:
-                row.append("–")
+                row.append("\u2013")
             elif key.endswith("i") or key == "orphans":
                 vals = results.get(key, {}).get(col, [])
-                row.append(" ".join(str(v) for v in vals) if vals else "–")
+                row.append(" ".join(str(v) for v in vals) if vals else "\u2013")
             else:
                 row.append(cell(results.get(key, {}).get(col, []), fmt))
         lines.append(f"| {what.format(mb=mb)} | " + " | ".join(row) + " |")
     lines.append("")
-    lines += [f"- {col}: `–` because {why}" for col, why in missing.items()]
+    lines += [f"- {col}: `\u2013` because {why}" for col, why in missing.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -413,7 +420,7 @@ def main() -> None:
             f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}; load average {load0[0]:.1f} at the start, {load1[0]:.1f} at "
             f"the end{' (a loaded machine: other test suites were running)' if max(load0[0], load1[0]) > 1.5 else ''}."
-            f" Medians of {args.rounds} rounds, min–max in brackets.")
+            f" Medians of {args.rounds} rounds, min\u2013max in brackets.")
     table = render(results, missing, args.lines * LINE_BYTES // 10**6, head)
     print(table)
     if not args.no_write:

@@ -3,7 +3,7 @@
 Each peer is driven the same way: write its config for a list of `Prog`s, launch the manager, start
 programs with its own CLI, find the manager's processes (for CPU and RSS), stop it. What a figure
 observes never comes from the manager's word: children stamp their own start times and the bench
-counts processes in /proc. A peer that cannot run says why (`Peer.missing`) and its column shows `–`.
+counts processes in /proc. A peer that cannot run says why (`Peer.missing`) and its column shows a dash.
 
 PM2 runs with its own PM2_HOME per launch, so it never touches a user's PM2; it has no rotation of
 its own (pm2-logrotate is a separate module), so its log is one file.
@@ -11,6 +11,7 @@ its own (pm2-logrotate is a separate module), so its log is one file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -221,10 +222,7 @@ class Pm2(Peer):
                 for p in progs if p.autostart]
         self.later = {p.name: p for p in progs if not p.autostart}
         (run_dir / "eco.json").write_text(json.dumps({"apps": apps}))
-        if apps:
-            argv = [str(self.exe), "start", str(run_dir / "eco.json")]
-        else:
-            argv = [str(self.exe), "ping"]
+        argv = [str(self.exe), "start", str(run_dir / "eco.json")] if apps else [str(self.exe), "ping"]
         self.proc = subprocess.Popen(argv, cwd=run_dir, env=self._env(), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         if wait:
@@ -266,10 +264,8 @@ class Pm2(Peer):
             return
         subprocess.run([str(self.exe), "kill"], env=self._env(), stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=60, check=False)
-        try:
+        with contextlib.suppress(psutil.Error):
             psutil.Process(pid).wait(10)
-        except psutil.Error:
-            pass
 
 
 def _free_port() -> int:
