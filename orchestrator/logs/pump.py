@@ -6,10 +6,12 @@ slows a fast writer, so pipes should be grown to 1 MiB (`platform.pipes.enlarge_
 Rule: a chatty stream is read in batches, a quiet one at once. A child that flushes every line (a
 progress bar, a request log) woke the pump for each line: with 10 such children at 100 lines/s the
 supervisor spent 1.65x supervisord's CPU (issue 16). So once a small read has waited less than
-`batch_s` (50 ms) for its data, the stream is chatty: after each small read the pump sleeps
+`batch_s` (50 ms) for its data, the stream is chatty: after each read under 16 KiB the pump sleeps
 `batch_s` and the pipe collects the next lines, one wake-up per 50 ms instead of one per line. A read
-that waits `batch_s` or more (the stream went quiet) ends that. A line after a quiet spell, and the
-one right after it, are read at once; a line of a chatty stream waits at most 50 ms.
+that waits `batch_s` or more (the stream went quiet), or one of 16 KiB or more (a busy writer, which
+would fill the pipe during a nap: 16 KiB in 50 ms is a quarter of the smallest, 64 KiB, pipe), ends
+that. A line after a quiet spell, and the one right after it, are read at once; a line of a chatty
+stream waits at most 50 ms.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from orchestrator.types import ByteSource
 __all__ = ["BATCH_S", "ByteSink", "ByteSource", "ReceiveStreamSource", "pump"]
 
 BATCH_S = 0.05  # the longest a line of a chatty stream waits in the pipe; see the module docstring
+_BATCH_MAX = 16 * 1024  # a read this large ends batching: 320 KB/s and more never nap
 _WAITED_S = 0.0005  # a read that took longer suspended for its data: a wake-up, not a ready pipe
 
 
@@ -59,7 +62,7 @@ async def pump(
     otherwise the child could block on a full pipe meanwhile. 0 reads again at once.
 
     `batch_s`: the same for a stream that is chatty right now (see the module docstring); 0 turns it
-    off. A stream read in batches fills at most 50 ms of the pipe: 64 KiB of it holds 1.3 MB/s.
+    off.
 
     Cancellation can only land while waiting, after the last chunk read has been written; the
     cancellation is then re-raised (as anyio requires), after a flush.
@@ -77,12 +80,13 @@ async def pump(
             # A read that found data never suspended: without this, a child that always has output
             # waiting would keep the event loop (the API, other services' pumps) from running at all.
             await anyio.lowlevel.checkpoint()
-            if len(data) >= small:
-                continue
             if coalesce_s > 0:
-                await anyio.sleep(coalesce_s)
+                if len(data) < small:
+                    await anyio.sleep(coalesce_s)
             elif batch_s > 0:
-                chatty = waited < batch_s and (chatty or waited > _WAITED_S)
+                # A batch of 16 KiB or more is a busy writer, not a chatty one: it would fill the pipe
+                # during a nap and wait on it (measured: 2x the time for a child writing 570 MB/s).
+                chatty = len(data) < _BATCH_MAX and waited < batch_s and (chatty or waited > _WAITED_S)
                 if chatty:
                     await anyio.sleep(batch_s)
     finally:

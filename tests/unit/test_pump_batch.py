@@ -26,8 +26,8 @@ class Sink:
 class Spaced:
     """A line every `gap_s` (the read waits for it, as on a pipe); records when each read began."""
 
-    def __init__(self, lines: int, gap_s: float, first_s: float | None = None) -> None:
-        self.left, self.gap_s = lines, gap_s
+    def __init__(self, lines: int, gap_s: float, first_s: float | None = None, size: int = 0) -> None:
+        self.left, self.gap_s, self.pad = lines, gap_s, b"x" * size
         self.first_s = gap_s if first_s is None else first_s
         self.read_at: list[float] = []
 
@@ -37,7 +37,7 @@ class Spaced:
             return b""
         await anyio.sleep(self.first_s if len(self.read_at) == 1 else self.gap_s)
         self.left -= 1
-        return b"line %d\n" % self.left
+        return self.pad + b"line %d\n" % self.left
 
 
 async def test_a_quiet_stream_is_read_again_at_once() -> None:
@@ -63,5 +63,13 @@ async def test_a_chatty_stream_is_read_in_batches_with_nothing_lost() -> None:
 async def test_batch_0_turns_it_off() -> None:
     source, sink = Spaced(5, gap_s=0.003), Sink()
     await pump(source, sink, batch_s=0)
+    gaps = [r - w for w, r in zip(sink.written_at, source.read_at[1:], strict=True)]
+    assert max(gaps) < 0.04, gaps
+
+
+async def test_a_busy_writer_is_never_made_to_wait() -> None:
+    # 64 KiB every 3 ms: a nap would let the pipe fill and block the child.
+    source, sink = Spaced(6, gap_s=0.003, first_s=0.1, size=64 * 1024), Sink()
+    await pump(source, sink, batch_s=0.05)
     gaps = [r - w for w, r in zip(sink.written_at, source.read_at[1:], strict=True)]
     assert max(gaps) < 0.04, gaps
