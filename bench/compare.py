@@ -166,23 +166,28 @@ def bash_loop_ms(tmp: Path, n: int) -> float:
 
 
 def restart(peers: list[Peer], tmp: Path, n: int) -> dict[str, Cell]:
-    """Median interval between a crash-looping child's own starts, minus a bash loop's (ms)."""
+    """Median interval between a crash-looping child's own starts, minus a bash loop's (ms).
+
+    The floor is the mean of a bash loop just before and just after each manager: the shared
+    machine's load moves from one minute to the next. (A bash loop at the same time as the manager
+    was tried: the manager's own CPU then slows the floor, so a busy manager looks faster.)"""
     res: dict[str, Cell] = {"floor": 0.0}
     for peer in peers:
-        floor = bash_loop_ms(tmp, n)  # just before each peer: the load moves from one minute to the next
         d = tmp / peer.name
         d.mkdir()
         stamps = d / "stamps"
+        before = bash_loop_ms(tmp, n)
         peer.launch(d, [Prog("blink", child("blink", stamps), restart=True)])
         try:
             with contextlib.suppress(TimeoutError):  # supervisord ticks once a second: 8 s show it
                 wait_for(partial(_more_than, stamps, n), 8.0, 0.01)
-            xs = [float(x) for x in stamps.read_text().split()] if stamps.exists() else []
-            gaps = [b - a for a, b in itertools.pairwise(xs)]
-            res[peer.name] = statistics.median(gaps) * 1000 - floor if gaps else "no restart"
+            xs = [float(x) for x in stamps.read_text().split()][: n + 1] if stamps.exists() else []
         finally:
             peer.shutdown()
             shutil.rmtree(d, ignore_errors=True)
+        floor = (before + bash_loop_ms(tmp, n)) / 2
+        gaps = [b - a for a, b in itertools.pairwise(xs)]
+        res[peer.name] = statistics.median(gaps) * 1000 - floor if gaps else "no restart"
     return res
 
 
