@@ -266,7 +266,11 @@ def stop_idle_orphans(peers: list[Peer], tmp: Path) -> dict[str, dict[str, Cell]
             t0 = time.monotonic()
             subprocess.run(peer.stop_argv("stubborn"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            check=False)
-            out["stop"][peer.name] = time.monotonic() - t0
+            took = time.monotonic() - t0
+            pid = int((d / "st.pid").read_text())
+            # A CLI that returns before the child is gone has not stopped it yet: say so.
+            alive = psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            out["stop"][peer.name] = f"{took:.2f} child alive at return" if alive else took
         finally:
             peer.shutdown()
         progs = [Prog(f"o{k}", (SLEEP, "86398")) for k in range(6)]

@@ -2,7 +2,7 @@
 
     writer LINES STAMP     write LINES numbered 100-byte lines (1000 per write), stamp the start time
     blink STAMPS           append the start time to STAMPS and exit at once (restart latency)
-    stubborn STAMP         ignore SIGTERM, stamp once the handler is set, sleep (stop timeout)
+    stubborn STAMP         ignore SIGTERM and SIGINT, write STAMP.pid, stamp once the handler is set, sleep
     chatty SECONDS         100 lines of 90 bytes a second, one flushed write each (progress output)
 """
 
@@ -47,6 +47,9 @@ def main() -> None:
         _stamp(args[0], "a")
     elif kind == "stubborn":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # PM2 stops with SIGINT
+        with open(args[0] + ".pid", "w") as f:
+            f.write(str(os.getpid()))
         _stamp(args[0])
         time.sleep(3600)
     elif kind == "chatty":
