@@ -10,8 +10,9 @@ supervisor spent 1.65x supervisord's CPU (issue 16). So once a small read has wa
 `batch_s` and the pipe collects the next lines, one wake-up per 50 ms instead of one per line. A read
 that waits `batch_s` or more (the stream went quiet), or one of 16 KiB or more (a busy writer, which
 would fill the pipe during a nap: 16 KiB in 50 ms is a quarter of the smallest, 64 KiB, pipe), ends
-that. A line after a quiet spell, and the one right after it, are read at once; a line of a chatty
-stream waits at most 50 ms.
+that, and so does a run of 20 naps (1 s), after which a read must wait for its data again to go on.
+A line after a quiet spell, and the one right after it, are read at once; a line of a chatty stream
+waits at most 50 ms.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = ["BATCH_S", "ByteSink", "ByteSource", "ReceiveStreamSource", "pump"]
 BATCH_S = 0.05  # the longest a line of a chatty stream waits in the pipe; see the module docstring
 _BATCH_MAX = 16 * 1024  # a read this large ends batching: 320 KB/s and more never nap
 _WAITED_S = 0.0005  # a read that took longer suspended for its data: a wake-up, not a ready pipe
+_NAPS = 20  # then a wake-up must show it again (1 s): a read the OS happened to delay starts 1 s at most
 
 
 class ByteSink(Protocol):
@@ -68,7 +70,7 @@ async def pump(
     cancellation is then re-raised (as anyio requires), after a flush.
     """
     small = chunk_size // 4
-    chatty = False
+    naps = 0  # naps left before the stream must show again that it is chatty
     try:
         while True:
             before = anyio.current_time()
@@ -86,8 +88,12 @@ async def pump(
             elif batch_s > 0:
                 # A batch of 16 KiB or more is a busy writer, not a chatty one: it would fill the pipe
                 # during a nap and wait on it (measured: 2x the time for a child writing 570 MB/s).
-                chatty = len(data) < _BATCH_MAX and waited < batch_s and (chatty or waited > _WAITED_S)
-                if chatty:
+                if len(data) >= _BATCH_MAX or waited >= batch_s:
+                    naps = 0
+                elif waited > _WAITED_S and naps == 0:  # this small read was a wake-up: chatty
+                    naps = _NAPS
+                if naps > 0:
+                    naps -= 1
                     await anyio.sleep(batch_s)
     finally:
         sink.flush()
