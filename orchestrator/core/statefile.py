@@ -20,8 +20,8 @@ import json
 import os
 import threading
 import uuid
-from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
