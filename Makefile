@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/demo.yaml
 
-.PHONY: run test test-windows lint typecheck bench clean
+.PHONY: run test test-windows lint typecheck bench bench-compare clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ bench: $(STAMP)
 	$(PY) bench/health_cost.py
 	$(PY) bench/api_latency.py
 	$(PY) bench/idle.py
+
+# Not part of `make test` or CI: the peers go into bench/.peers (git-ignored), never into .venv.
+PEERS := bench/.peers
+bench-compare:
+	test -x $(PEERS)/venv/bin/python || $(PYTHON) -m venv $(PEERS)/venv
+	$(PEERS)/venv/bin/pip install --quiet supervisor==4.3.0 py-spy -e .
+	-command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix $(PEERS)/pm2 pm2@7
+	$(PEERS)/venv/bin/python bench/compare.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -63,27 +63,39 @@ class Prober:
     def __init__(self, events: EventLog, client: httpx.AsyncClient | None = None) -> None:
         self.events = events
         self._given = client  # injected: the owner opens and closes it
-        self.client: httpx.AsyncClient | None = client
+        self._client: httpx.AsyncClient | None = client
+        self._open = False
+
+    @property
+    def client(self) -> httpx.AsyncClient | None:
+        """The shared client while `open` runs, made on first use: a config with no probe and no
+        ComfyUI never builds it (its TLS context loads the CA store: 70 ms before the first spawn,
+        more under load, and 1.5 MiB)."""
+        if self._client is None and self._open:
+            # trust_env=False: an HTTP_PROXY in the environment must not route loopback probes elsewhere.
+            # No keep-alive: every probe is a fresh connect, as a client would see it, and no stale
+            # pooled connection to a restarted child can fail a probe.
+            limits = httpx.Limits(max_keepalive_connections=0)
+            # No cookies: the client is shared by every probe and by the ComfyUI proxy, so a kept cookie
+            # would go from one service's health endpoint to ComfyUI, or from one proxy client to all.
+            self._client = httpx.AsyncClient(trust_env=False, follow_redirects=False, limits=limits,
+                                             cookies=CookieJar(policy=_NoCookies()))
+        return self._client
 
     @asynccontextmanager
-    async def open(self) -> AsyncIterator[httpx.AsyncClient]:
-        """The client for the lifetime of the block (created here unless one was injected)."""
+    async def open(self) -> AsyncIterator[None]:
+        """The client is available for the lifetime of the block (unless one was injected)."""
         if self._given is not None:
-            yield self._given
+            yield
             return
-        # trust_env=False: an HTTP_PROXY in the environment must not route loopback probes elsewhere.
-        # No keep-alive: every probe is a fresh connect, as a client would see it, and no stale
-        # pooled connection to a restarted child can fail a probe.
-        limits = httpx.Limits(max_keepalive_connections=0)
-        # No cookies: the client is shared by every probe and by the ComfyUI proxy, so a kept cookie
-        # would go from one service's health endpoint to ComfyUI, or from one proxy client to all.
-        async with httpx.AsyncClient(trust_env=False, follow_redirects=False, limits=limits,
-                                     cookies=CookieJar(policy=_NoCookies())) as client:
-            self.client = client
-            try:
-                yield client
-            finally:
-                self.client = None
+        self._open = True
+        try:
+            yield
+        finally:
+            self._open = False
+            client, self._client = self._client, None
+            if client is not None:
+                await client.aclose()
 
     def attach(self, runner: ServiceRunner) -> ServiceProbe:
         """Give a runner its probe: it runs with each child while the service has a `health`."""
