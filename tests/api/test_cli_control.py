@@ -22,6 +22,7 @@ if sys.platform != "win32":  # pty needs termios: POSIX only, like every test he
     import pty
 
 from tests.support.helpers import CHILDREN, POSIX_ONLY, free_port, read_file
+from tests.support.terminal import output_on_a_terminal
 
 PY = sys.executable
 pytestmark = POSIX_ONLY  # SIGTERM to the supervisor, a pty for the terminal
@@ -96,25 +97,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
 
 def on_a_terminal(live: Live, *args: str, env: dict[str, str] | None = None) -> str:
     """The CLI's output when its stdout is a terminal (a pty), as a person would see it."""
-    leader, follower = pty.openpty()
-    environ = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    try:
-        proc = subprocess.run([PY, "-m", "orchestrator", *args, "-c", str(live.cfg)], stdout=follower,
-                              stderr=subprocess.PIPE, timeout=60, env={**environ, **(env or {})})
-        assert proc.returncode == 0, proc.stderr
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: the other side is closed and everything was read
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks).decode()
-    finally:
-        os.close(leader)
+    return output_on_a_terminal([PY, "-m", "orchestrator", *args, "-c", str(live.cfg)], env)
 
 
 def test_status_colours_states_on_a_terminal_only_and_shows_no_probe_as_a_dash(live: Live) -> None:

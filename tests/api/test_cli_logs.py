@@ -15,11 +15,9 @@ from pathlib import Path
 
 import pytest
 
-if sys.platform != "win32":  # pty needs termios: POSIX only, like every test here
-    import pty
-
 from orchestrator.cli.logs import parse_since
 from tests.support.helpers import CHILDREN, POSIX_ONLY, read_file
+from tests.support.terminal import output_on_a_terminal
 
 PY = sys.executable
 pytestmark = POSIX_ONLY  # SIGTERM to the supervisor, a pty for the terminal
@@ -97,24 +95,7 @@ def test_streams_lines_per_service_grep_since_and_one_name_bare(live: Live) -> N
 
 
 def test_colours_on_a_terminal_only(live: Live) -> None:
-    leader, follower = pty.openpty()
-    environ = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    try:
-        subprocess.run([PY, "-m", "orchestrator", "logs", "--grep", " (out|err) 0$", "-c", str(live.cfg)],
-                       stdout=follower, timeout=60, env=environ, check=True)
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: the other side is closed and everything was read
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        shown = b"".join(chunks).decode()
-    finally:
-        os.close(leader)
+    shown = output_on_a_terminal([PY, "-m", "orchestrator", "logs", "--grep", " (out|err) 0$", "-c", str(live.cfg)])
     assert "\033[36malpha" in shown and "\033[31malpha (err)" in shown
     assert "\033[" not in live.cli("-n", "1").stdout
     assert "\033[" not in live.cli("-n", "1", "--no-color").stdout
