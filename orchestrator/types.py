@@ -9,15 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-__all__ = ["ByteSource", "LogListener", "LogSource"]
+__all__ = ["ByteSource", "FdSource", "LogListener", "LogSource"]
 
 LogListener = Callable[[bytes], None]
 
 
 class ByteSource(Protocol):
     async def read(self, n: int) -> bytes: ...  # b"" at EOF (asyncio.StreamReader fits)
+
+
+@runtime_checkable
+class FdSource(ByteSource, Protocol):
+    """A ByteSource that is a non-blocking pipe end the event loop can watch (POSIX's PipeSource): the
+    pump reads it from a reader callback into one reused buffer instead of awaiting `read`."""
+
+    def fileno(self) -> int: ...
+
+    def readinto(self, buf: memoryview, /) -> int | None:
+        """Bytes read into `buf`; 0 at EOF; None when the pipe is empty for now. Never blocks."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class LogSource(Protocol):

@@ -17,16 +17,20 @@ waits at most 50 ms.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from mmap import mmap
 from typing import Protocol
 
 import anyio
 from anyio.abc import ByteReceiveStream
 
-from orchestrator.types import ByteSource
+from orchestrator.types import ByteSource, FdSource
 
 __all__ = ["BATCH_S", "ByteSink", "ByteSource", "ReceiveStreamSource", "pump"]
 
 BATCH_S = 0.05  # the longest a line of a chatty stream waits in the pipe; see the module docstring
+CHUNK = 1 << 20  # the largest read: what an enlarged pipe holds (platform.pipes.PIPE_SIZE)
 _BATCH_MAX = 16 * 1024  # a read this large ends batching: 320 KB/s and more never nap
 _WAITED_S = 0.0005  # a read that took longer suspended for its data: a wake-up, not a ready pipe
 _NAPS = 20  # then a wake-up must show it again (1 s): a read the OS happened to delay starts 1 s at most
@@ -34,6 +38,7 @@ _NAPS = 20  # then a wake-up must show it again (1 s): a read the OS happened to
 
 class ByteSink(Protocol):
     def write(self, data: bytes) -> None: ...  # never raises (LogSink)
+    def write_buffer(self, buf: mmap, n: int) -> None: ...  # write(buf[:n]); keeps no reference to buf
     def flush(self) -> None: ...
 
 
@@ -50,8 +55,34 @@ class ReceiveStreamSource:
             return b""
 
 
+class _Pacing:
+    """When to read again after a read: the batching rule of the module docstring, for one stream."""
+
+    def __init__(self, chunk_size: int, coalesce_s: float, batch_s: float) -> None:
+        self.small = chunk_size // 4
+        self.coalesce_s, self.batch_s = coalesce_s, batch_s
+        self.naps = 0  # naps left before the stream must show again that it is chatty
+
+    def nap_after(self, n: int, waited: float) -> float:
+        """Seconds to leave the pipe alone after a read of `n` bytes that waited `waited` for them."""
+        if self.coalesce_s > 0:
+            return self.coalesce_s if n < self.small else 0.0
+        if self.batch_s <= 0:
+            return 0.0
+        # A batch of 16 KiB or more is a busy writer, not a chatty one: it would fill the pipe during a
+        # nap and wait on it (measured: 2x the time for a child writing 570 MB/s).
+        if n >= _BATCH_MAX or waited >= self.batch_s:
+            self.naps = 0
+        elif waited > _WAITED_S and self.naps == 0:  # this small read was a wake-up: chatty
+            self.naps = _NAPS
+        if self.naps > 0:
+            self.naps -= 1
+            return self.batch_s
+        return 0.0
+
+
 async def pump(
-    source: ByteSource, sink: ByteSink, *, chunk_size: int = 1 << 20, coalesce_s: float = 0.0, batch_s: float = BATCH_S
+    source: ByteSource, sink: ByteSink, *, chunk_size: int = CHUNK, coalesce_s: float = 0.0, batch_s: float = BATCH_S
 ) -> None:
     """Copies `source` into `sink` until EOF, with reads as large as the pipe holds.
 
@@ -66,34 +97,108 @@ async def pump(
     `batch_s`: the same for a stream that is chatty right now (see the module docstring); 0 turns it
     off.
 
-    Cancellation can only land while waiting, after the last chunk read has been written; the
-    cancellation is then re-raised (as anyio requires), after a flush.
+    An FdSource (a POSIX pipe) is read by an event-loop reader callback into this thread's reused
+    buffer (see the module docstring); any other source by awaiting `read`. Either way cancellation
+    can only land between reads, after the last chunk read has been written; it is then re-raised
+    (as anyio requires), after a flush. The pump never closes a source it did not read to its end.
     """
-    small = chunk_size // 4
-    naps = 0  # naps left before the stream must show again that it is chatty
+    pacing = _Pacing(chunk_size, coalesce_s, batch_s)
     try:
-        while True:
-            before = anyio.current_time()
-            data = await source.read(chunk_size)
-            waited = anyio.current_time() - before
-            if not data:
-                break
-            sink.write(data)
-            # A read that found data never suspended: without this, a child that always has output
-            # waiting would keep the event loop (the API, other services' pumps) from running at all.
-            await anyio.lowlevel.checkpoint()
-            if coalesce_s > 0:
-                if len(data) < small:
-                    await anyio.sleep(coalesce_s)
-            elif batch_s > 0:
-                # A batch of 16 KiB or more is a busy writer, not a chatty one: it would fill the pipe
-                # during a nap and wait on it (measured: 2x the time for a child writing 570 MB/s).
-                if len(data) >= _BATCH_MAX or waited >= batch_s:
-                    naps = 0
-                elif waited > _WAITED_S and naps == 0:  # this small read was a wake-up: chatty
-                    naps = _NAPS
-                if naps > 0:
-                    naps -= 1
-                    await anyio.sleep(batch_s)
+        if isinstance(source, FdSource):
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # another anyio backend: no asyncio loop to watch the pipe
+                loop = None
+            if loop is not None:
+                await _FdPump(loop, source, sink, pacing, min(chunk_size, CHUNK)).run()
+                return
+        await _pump_reads(source, sink, chunk_size, pacing)
     finally:
         sink.flush()
+
+
+async def _pump_reads(source: ByteSource, sink: ByteSink, chunk_size: int, pacing: _Pacing) -> None:
+    while True:
+        before = anyio.current_time()
+        data = await source.read(chunk_size)
+        waited = anyio.current_time() - before
+        if not data:
+            return
+        sink.write(data)
+        # A read that found data never suspended: without this, a child that always has output
+        # waiting would keep the event loop (the API, other services' pumps) from running at all.
+        await anyio.lowlevel.checkpoint()
+        nap = pacing.nap_after(len(data), waited)
+        if nap > 0:
+            await anyio.sleep(nap)
+
+
+_local = threading.local()
+
+
+def _buffer() -> tuple[mmap, memoryview]:
+    """This thread's read buffer, shared by all its pumps: a read and its sink write run in one
+    callback, so no other pump can touch it in between. Anonymous memory: only the pages a read has
+    filled are resident (a service that logs a line at a time costs one page, not 1 MiB)."""
+    buf: tuple[mmap, memoryview] | None = getattr(_local, "buffer", None)
+    if buf is None:
+        mm = mmap(-1, CHUNK)
+        buf = _local.buffer = (mm, memoryview(mm))
+    return buf
+
+
+class _FdPump:
+    """One pipe read from the event loop's reader callback: one read and one sink write per wake-up,
+    no task switch, no re-registration of the fd between reads (only around a nap)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, source: FdSource, sink: ByteSink, pacing: _Pacing,
+                 chunk_size: int) -> None:
+        self._loop, self._source, self._sink, self._pacing = loop, source, sink, pacing
+        self._fd = source.fileno()
+        self._mm, view = _buffer()
+        self._view = view[:chunk_size]
+        self._done: asyncio.Future[None] = loop.create_future()
+        self._timer: asyncio.TimerHandle | None = None
+        self._since = 0.0  # when the pump began waiting for the pipe
+
+    async def run(self) -> None:
+        self._arm()
+        try:
+            await self._done
+        finally:
+            self._disarm()
+
+    def _arm(self) -> None:
+        self._timer = None
+        self._since = self._loop.time()
+        self._loop.add_reader(self._fd, self._readable)
+
+    def _disarm(self) -> None:
+        self._loop.remove_reader(self._fd)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _readable(self) -> None:
+        try:
+            n = self._source.readinto(self._view)
+            if n is None:  # woken for nothing (another reader of the same pipe got there first)
+                return
+            if n == 0:
+                self._disarm()
+                self._source.close()
+                self._done.set_result(None)
+                return
+            waited = self._loop.time() - self._since
+            self._sink.write_buffer(self._mm, n)
+            nap = self._pacing.nap_after(n, waited)
+        except Exception as exc:  # a read error ends the pump with it, as awaiting read() would
+            self._disarm()
+            if not self._done.done():
+                self._done.set_exception(exc)
+            return
+        if nap > 0:
+            self._loop.remove_reader(self._fd)
+            self._timer = self._loop.call_later(nap, self._arm)
+        else:
+            self._since = self._loop.time()

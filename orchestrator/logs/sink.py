@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import datetime
+from mmap import mmap
 from pathlib import Path
 from time import monotonic
 from typing import BinaryIO
@@ -31,6 +32,7 @@ from orchestrator.logs.files import (
 from orchestrator.logs.pump import ReceiveStreamSource, pump
 
 __all__ = [
+    "Buffer",
     "ErrorCallback",
     "LogSink",
     "ReceiveStreamSource",
@@ -40,6 +42,7 @@ __all__ = [
 ErrorCallback = Callable[[str, OSError | None], None]
 Listener = Callable[[bytes], None]
 Opener = Callable[[Path], BinaryIO]
+Buffer = bytes | bytearray | mmap  # what `write_buffer` takes: searched in place (find, rfind), never copied
 
 CHECK_EVERY_S = 1.0  # how often (at most) a write checks that the open file is still at its path
 _RETRY_AFTER_S = 1.0  # a failed rotation is retried at a line boundary after this long ...
@@ -109,18 +112,28 @@ class LogSink:
     def write(self, data: bytes) -> None:
         """Appends `data` (rotating as needed), then gives it to the listeners, even if the disk refused
         it (live followers still see the output). Never raises."""
-        if not data:
+        self.write_buffer(data, len(data))
+
+    def write_buffer(self, buf: Buffer, n: int) -> None:
+        """`write(buf[:n])` without copying buf[:n] (the pump reads every pipe into one reused buffer:
+        a fresh 1 MiB bytes a read costs a page fault per 4 KiB, see logs/pump.py). Keeps no reference
+        to `buf` once it returns; listeners get their own bytes."""
+        if n <= 0:
             return
+        data: Buffer = buf
         if self._spec.timestamps:
-            data = self._stamp(data)
+            data = self._stamp(_as_bytes(buf, n))
+            n = len(data)
         if self._file is not None and self._clock() >= self._next_check:
             self._check_in_place()
         if self._ensure_open() is None:
-            self._drop(len(data), self.last_error)
+            self._drop(n, self.last_error)
         else:
-            self._write_rotating(data)
-        for fn in tuple(self._listeners):
-            self._notify(fn, data)
+            self._write_rotating(data, n)
+        if self._listeners:
+            chunk = _as_bytes(data, n)
+            for fn in tuple(self._listeners):
+                self._notify(fn, chunk)
 
     def flush(self) -> None:
         if self._file is not None:
@@ -167,12 +180,12 @@ class LogSink:
         self._line_start = data.endswith(b"\n")
         return out[: -len(prefix)] if self._line_start else out
 
-    def _write_rotating(self, data: bytes) -> None:
-        pos, end, limit = 0, len(data), self._spec.max_size
+    def _write_rotating(self, data: Buffer, end: int) -> None:
+        pos, limit = 0, self._spec.max_size
         while pos < end:
             room = limit - self._size
             if limit <= 0 or end - pos <= room or self._rotation_blocked():
-                self._put(data, pos, end)
+                self._put(data, pos, end, end)
                 return
             # The last newline that still fits: the next line would not, so rotate after it.
             cut = data.rfind(b"\n", pos, pos + room) if room > 0 else -1
@@ -180,15 +193,15 @@ class LogSink:
                 self._rotate()  # the next line does not fit: start it in a fresh file
                 continue
             if cut < 0:
-                cut = self._cut_in_line(data, pos, room)
+                cut = self._cut_in_line(data, pos, room, end)
                 if cut < 0:  # the file is full in the middle of a line: the next file continues it
                     self._rotate()
                     continue
-            if not self._put(data, pos, cut + 1):
+            if not self._put(data, pos, cut + 1, end):
                 return
             pos = cut + 1
 
-    def _cut_in_line(self, data: bytes, pos: int, room: int) -> int:
+    def _cut_in_line(self, data: Buffer, pos: int, room: int, end: int) -> int:
         """Where to end this file's part of a line that does not fit in `room`; -1: rotate first.
 
         A line that began after the file's start (it may well fit in a file of its own) is finished
@@ -196,18 +209,19 @@ class LogSink:
         Otherwise the line is cut where the file reaches max_size.
         """
         if self._line_at > 0:
-            newline = data.find(b"\n", pos)
+            newline = data.find(b"\n", pos, end)
             if newline >= 0:
                 return newline
         return pos + room - 1 if room > 0 else -1
 
-    def _put(self, data: bytes, start: int, stop: int) -> bool:
-        """Writes data[start:stop] whole; on failure drops it and the rest of `data`."""
+    def _put(self, data: Buffer, start: int, stop: int, end: int) -> bool:
+        """Writes data[start:stop] whole; on failure drops it and the rest of data[:end]."""
         f = self._file if self._file is not None else self._ensure_open()
         if f is None:
-            self._drop(len(data) - start, self.last_error)
+            self._drop(end - start, self.last_error)
             return False
-        chunk = memoryview(data)[start:stop] if start or stop < len(data) else data
+        whole = isinstance(data, bytes) and not start and stop == len(data)
+        chunk = data if whole else memoryview(data)[start:stop]
         done, size = 0, stop - start
         try:
             while done < size:
@@ -217,7 +231,7 @@ class LogSink:
                 done += n
         except OSError as exc:
             self._account(data, start, done)
-            self._fail_file(exc, len(data) - start - done)
+            self._fail_file(exc, end - start - done)
             return False
         self._account(data, start, done)
         if self._dropping:
@@ -225,7 +239,7 @@ class LogSink:
             self._report("write_recovered", None)
         return True
 
-    def _account(self, data: bytes, start: int, done: int) -> None:
+    def _account(self, data: Buffer, start: int, done: int) -> None:
         if not done:
             return
         self.bytes_written += done
@@ -354,3 +368,9 @@ class LogSink:
             self._on_error(kind, exc)
         except Exception:
             structlog.get_logger(__name__).exception("log on_error callback failed", path=str(self.path))
+
+
+def _as_bytes(data: Buffer, n: int) -> bytes:
+    if isinstance(data, bytes):
+        return data if len(data) == n else data[:n]
+    return bytes(memoryview(data)[:n])

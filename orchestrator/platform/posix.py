@@ -44,11 +44,25 @@ def _load_prctl() -> Callable[..., int] | None:
 
 
 class PipeSource:
-    """The read end of a pipe, read with large non-blocking reads on the event loop."""
+    """The read end of a pipe, read with large non-blocking reads on the event loop (an FdSource: the
+    pump watches `fileno()` and calls `readinto` with its reused buffer; `read` for other callers)."""
 
     def __init__(self, fd: int) -> None:
         os.set_blocking(fd, False)
         self._fd: int | None = fd
+
+    def fileno(self) -> int:
+        if self._fd is None:
+            raise ValueError("the pipe is closed")
+        return self._fd
+
+    def readinto(self, buf: memoryview, /) -> int | None:
+        if self._fd is None:
+            return 0
+        try:
+            return os.readv(self._fd, (buf,))
+        except BlockingIOError:
+            return None
 
     async def read(self, n: int = 1 << 20, /) -> bytes:
         while self._fd is not None:

@@ -7,6 +7,7 @@ import re
 import shutil
 import sys
 from collections.abc import Iterator
+from mmap import mmap
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -380,6 +381,46 @@ def test_listeners_get_each_chunk_and_a_failing_one_is_removed(tmp_path: Path) -
     sink.write(b"c\n")
     assert got == [b"a\n", b"b"]
     sink.remove_listener(broken)  # already gone: no error
+
+
+def test_write_buffer_writes_only_the_first_n_bytes_and_never_looks_past_them(tmp_path: Path) -> None:
+    # The pump's buffer holds an older, longer read past n: a newline there must not decide a cut.
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=10, backups=3))
+    sink.write(b"12345\nab")  # mid-line, with a newline earlier in the file
+    buf = bytearray(b"cdefgh\nSTALE\n")
+    sink.write_buffer(buf, 6)
+    assert [p.read_bytes() for p in reversed(sink.rotated_paths())] == [b"12345\nabcd", b"efgh"]
+    assert sink.bytes_written == 14
+
+
+@pytest.mark.parametrize("kind", ["bytearray", "mmap"])
+def test_write_buffer_gives_listeners_their_own_bytes(tmp_path: Path, kind: str) -> None:
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path))
+    got: list[bytes] = []
+    sink.add_listener(got.append)
+    buf: bytearray | mmap = bytearray(64) if kind == "bytearray" else mmap(-1, 64)
+    for text in (b"first\n", b"second\n"):
+        buf[: len(text)] = text  # reused, as the pump reuses it
+        sink.write_buffer(buf, len(text))
+    buf[:8] = b"XXXXXXXX"
+    assert got == [b"first\n", b"second\n"]
+    assert all(type(chunk) is bytes for chunk in got)
+    assert sink.path.read_bytes() == b"first\nsecond\n"
+
+
+def test_write_buffer_with_timestamps_and_when_the_disk_refuses(tmp_path: Path) -> None:
+    sink = LogSink(tmp_path / "a.log", spec(tmp_path, max_size=0, timestamps=True))
+    sink.write_buffer(bytearray(b"a\nb\nSTALE\n"), 4)
+    lines = sink.path.read_bytes().split(b"\n")
+    assert len(lines) == 3 and lines[2] == b""
+    assert re.fullmatch(TS + b"a", lines[0]) and re.fullmatch(TS + b"b", lines[1]), lines
+
+    def refuse(path: Path) -> BinaryIO:
+        raise OSError(errno.EACCES, "denied")
+
+    broken = LogSink(tmp_path / "b.log", spec(tmp_path), opener=refuse, on_error=Recorder())
+    broken.write_buffer(bytearray(b"12345\nSTALE"), 6)
+    assert (broken.bytes_written, broken.bytes_dropped) == (0, 6)
 
 
 def test_reconfigure_moves_to_the_new_place_and_limits(tmp_path: Path) -> None:

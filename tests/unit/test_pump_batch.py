@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mmap import mmap
+
 import anyio
 import pytest
 
@@ -18,6 +20,9 @@ class Sink:
     def write(self, data: bytes) -> None:
         self.data += data
         self.written_at.append(anyio.current_time())
+
+    def write_buffer(self, buf: mmap, n: int) -> None:
+        self.write(buf[:n])
 
     def flush(self) -> None:
         pass
