@@ -5,7 +5,8 @@ that spawns N children through the supervisor's spawner (`orchestrator.platform`
 their stdout into `LogSink`s rotating at 10 MB, and reports its own CPU (user and system, all its
 threads; the children excluded), its minor page faults and the wall time, from just after the spawns
 to the last byte written. The children are `bench/compare.py`'s: 2,000,000 numbered 100-byte lines,
-1000 per write (200 MB). Every output is then checked line by line (lost / duplicated / split, all 0).
+1000 per write (200 MB). Every output is then checked line by line (lost / duplicated / split, all 0);
+`reads` counts the reads that found data (the pump's wake-ups).
 Variants, run interleaved, `--rounds` times each (medians, min-max):
 
 - `read`: the pump before issue 16: `await source.read(1 MiB)` (a fresh bytes object per read),
@@ -43,12 +44,22 @@ from compare import check_lines  # noqa: E402
 
 from orchestrator.config.spec import LogSpec  # noqa: E402
 from orchestrator.logs.pump import CHUNK, pump  # noqa: E402
-from orchestrator.logs.sink import LogSink  # noqa: E402
+from orchestrator.logs.sink import Buffer, LogSink  # noqa: E402
 from orchestrator.platform import current  # noqa: E402
 
 CHILD = str(HERE / "compare_child.py")
 VARIANTS = ("read", "readv", "thread", "callback", "cat")
 ROTATE = 10 * 1024 * 1024
+
+
+class CountingSink(LogSink):
+    """Counts the sink writes: one per read that found data, the pump's wake-ups."""
+
+    writes = 0
+
+    def write_buffer(self, buf: Buffer, n: int) -> None:
+        self.writes += 1
+        super().write_buffer(buf, n)
 
 
 class ReadOnly:
@@ -91,7 +102,7 @@ def thread_reader(fd: int, sink: LogSink) -> None:
 def one(variant: str, children: int, lines: int, work: Path) -> dict[str, object]:
     """One run in this process; returns its figures."""
     spec = LogSpec(dir=work, max_size=ROTATE, backups=lines * 100 // ROTATE + 2)
-    sinks = [LogSink(work / f"c{i}.log", spec) for i in range(children)]
+    sinks = [CountingSink(work / f"c{i}.log", spec) for i in range(children)]
     argv = [sys.executable, "-S", CHILD, "writer", str(lines), str(work / "stamp")]
     if variant == "cat":
         t0 = time.perf_counter()
@@ -145,6 +156,7 @@ def one(variant: str, children: int, lines: int, work: Path) -> dict[str, object
         s.close()
     damage = [check_lines(list(reversed(s.rotated_paths())), lines) for s in sinks]
     return {"user": user, "sys": sys_, "cpu": user + sys_, "faults": faults, "wall": wall,
+            "reads": sum(s.writes for s in sinks),
             "damage": "/".join(str(sum(d[k] for d in damage)) for k in range(3))}
 
 
@@ -171,14 +183,15 @@ def main() -> None:
                                           "--one", f"{v},{n},{work}"], capture_output=True, text=True, check=True)
                     results[v].append(json.loads(out.stdout))
         print(f"\n{n} child(ren), {args.rounds} rounds, medians (min-max); load average {os.getloadavg()[0]:.1f}")
-        print(f"{'variant':10s} {'cpu s':>18s} {'user s':>7s} {'sys s':>7s} {'faults':>8s} {'wall s':>7s}"
+        print(f"{'variant':10s} {'cpu s':>18s} {'user s':>7s} {'sys s':>7s} {'faults':>8s} {'reads':>6s} {'wall s':>7s}"
               "  lost/dup/split")
         for v, runs in results.items():
             def med(k: str, runs: list[dict[str, object]] = runs) -> float:
                 return statistics.median(float(r[k]) for r in runs)  # type: ignore[arg-type]
             cpus = [float(r["cpu"]) for r in runs]  # type: ignore[arg-type]
             print(f"{v:10s} {med('cpu'):6.3f} ({min(cpus):.3f}-{max(cpus):.3f}) {med('user'):7.3f} {med('sys'):7.3f}"
-                  f" {med('faults'):8.0f} {med('wall'):7.3f}  {' '.join(str(r['damage']) for r in runs)}")
+                  f" {med('faults'):8.0f} {med('reads'):6.0f} {med('wall'):7.3f}"
+                  f"  {' '.join(str(r['damage']) for r in runs)}")
 
 
 if __name__ == "__main__":

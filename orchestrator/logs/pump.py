@@ -13,6 +13,35 @@ would fill the pipe during a nap: 16 KiB in 50 ms is a quarter of the smallest, 
 that, and so does a run of 20 naps (1 s), after which a read must wait for its data again to go on.
 A line after a quiet spell, and the one right after it, are read at once; a line of a chatty stream
 waits at most 50 ms.
+
+Rule: a POSIX pipe is read by an event-loop reader callback, with `os.readv` into one reused buffer
+that the sink writes from in place (`LogSink.write_buffer`). Measured side by side (bench/pump_cpu.py:
+the pump's own CPU for a child writing 200 MB in 100-byte lines, 1000 a write, 10 MB rotation; a
+fresh process per run, medians of 5, a shared 2-core box at load 4 to 20), one child / two children:
+
+    await read(1 MiB), before issue 16      0.346 / 0.450 s   21,400 / 41,400 page faults
+    the same coroutine, readv, reused buffer 0.287 / 0.389 s      740 / 1,300
+    reader callback, readv (kept)           0.239 / 0.320 s      730 / 1,030
+    a thread per stream, blocking readv     0.205 / 0.298 s      750 / 1,330
+    `cat` (its own CPU)                     0.145 / 0.225 s
+
+Where it went: a fresh 1 MiB bytes per read is a fresh mapping from glibc (the read shrinks it before
+it is freed, so the allocator's mmap threshold never rises), and the kernel faults in and zeroes a
+page per 4 KiB read: half the pump's system time. The awaited read also cost, per read, a future,
+an epoll_ctl pair (anyio's wait_readable), an EAGAIN and two more turns of the loop (the task's
+wake-up and its checkpoint); the callback costs one turn and nothing else, and a pipe that always
+has data still lets the loop run between two reads. The thread per stream was 7-14% cheaper again
+but is not used: its sink writes would run off the loop (listeners are loop-only: followers, the
+dashboard's stream), and a thread blocked in read() on a pipe that a grandchild holds open cannot be
+woken by a stop without a second fd to poll, which brings the system calls back. In `orchestrator
+run` (bench/compare.py's log figure, in one run with main and supervisord 4.3, load 4 to 6, medians
+of 5, 1 child): manager CPU 0.35 s (main) -> 0.20 s, supervisord 0.34 s; 0 lines lost, duplicated or
+split.
+
+The buffer is one per thread, shared by every pump of that thread's loop: the read and the sink write
+happen in one callback, nothing else runs between them, and the sink keeps no reference (listeners
+get their own bytes). It is anonymous memory, resident only where a read filled it. Windows keeps the
+awaited reads: its pipes are asyncio StreamReaders (the proactor loop has no add_reader).
 """
 
 from __future__ import annotations
