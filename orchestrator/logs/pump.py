@@ -16,27 +16,32 @@ waits at most 50 ms.
 
 Rule: a POSIX pipe is read by an event-loop reader callback, with `os.readv` into one reused buffer
 that the sink writes from in place (`LogSink.write_buffer`). Measured side by side (bench/pump_cpu.py:
-the pump's own CPU for a child writing 200 MB in 100-byte lines, 1000 a write, 10 MB rotation; a
-fresh process per run, medians of 5, a shared 2-core box at load 4 to 20), one child / two children:
+the pump's own CPU for children writing 200 MB each in 100-byte lines, 1000 a write, 10 MB rotation;
+a fresh process per run, medians of 5; two runs on the shared 2-core box, at load 12-20 and 5-8):
 
-    await read(1 MiB), before issue 16      0.346 / 0.450 s   21,400 / 41,400 page faults
-    the same coroutine, readv, reused buffer 0.287 / 0.389 s      740 / 1,300
-    reader callback, readv (kept)           0.239 / 0.320 s      730 / 1,030
-    a thread per stream, blocking readv     0.205 / 0.298 s      750 / 1,330
-    `cat` (its own CPU)                     0.145 / 0.225 s
+                                              1 child           2 children      page faults, 1 child
+    await read(1 MiB), before issue 16        0.346 / 0.282 s   0.450 / 0.616 s   21,400 / 25,400
+    the same coroutine, readv, reused buffer  0.287 / 0.215 s   0.389 / 0.437 s      740 / 260
+    reader callback, readv (kept)             0.239 / 0.176 s   0.320 / 0.321 s      730 / 260
+    a thread per stream, blocking readv       0.205 / 0.122 s   0.298 / 0.259 s      750 / 260
+    `cat` (its own CPU)                       0.145 / 0.108 s   0.225 / 0.229 s
 
 Where it went: a fresh 1 MiB bytes per read is a fresh mapping from glibc (the read shrinks it before
 it is freed, so the allocator's mmap threshold never rises), and the kernel faults in and zeroes a
 page per 4 KiB read: half the pump's system time. The awaited read also cost, per read, a future,
 an epoll_ctl pair (anyio's wait_readable), an EAGAIN and two more turns of the loop (the task's
 wake-up and its checkpoint); the callback costs one turn and nothing else, and a pipe that always
-has data still lets the loop run between two reads. The thread per stream was 7-14% cheaper again
-but is not used: its sink writes would run off the loop (listeners are loop-only: followers, the
-dashboard's stream), and a thread blocked in read() on a pipe that a grandchild holds open cannot be
-woken by a stop without a second fd to poll, which brings the system calls back. In `orchestrator
-run` (bench/compare.py's log figure, in one run with main and supervisord 4.3, load 4 to 6, medians
-of 5, 1 child): manager CPU 0.35 s (main) -> 0.20 s, supervisord 0.34 s; 0 lines lost, duplicated or
-split.
+has data still lets the loop run between two reads. py-spy on the callback: what is left is the
+system calls (the file write, the pipe read, epoll_wait), not Python. The thread per stream was
+cheaper again (14-31% with one child, 7-19% with two) but is not used: its sink writes would run off
+the loop (listeners are loop-only: followers, the dashboard's stream; every sink call from the loop,
+a reload's reconfigure, a close, would need a lock), and a thread blocked in read() on a pipe that a
+grandchild holds open cannot be woken by a stop without polling a second fd, a system call per read
+again (not measured). In `orchestrator run` (bench/compare.py's log figure, in one run with main and
+supervisord 4.3, load 4 to 8): manager CPU for 1 child 0.35 s (main) -> 0.20 s, supervisord 0.34 s,
+and in a second run 0.35 -> 0.22 s, supervisord 0.28 s (medians of 5; below supervisord in all 10
+rounds); for 2 children 0.52 -> 0.29 s, supervisord 0.47 s (medians of 3); 0 lines lost, duplicated
+or split.
 
 The buffer is one per thread, shared by every pump of that thread's loop: the read and the sink write
 happen in one callback, nothing else runs between them, and the sink keeps no reference (listeners
