@@ -75,7 +75,7 @@ def write_config(run_dir: Path) -> int:
 
 
 class Dashboard(threading.Thread):
-    """GET /api/status and /api/metrics every `every_s` on one keep-alive connection, as a dashboard would."""
+    """GET /api/status and /api/metrics every `every_s`, as a dashboard or Prometheus would."""
 
     def __init__(self, port: int, token: str, every_s: float) -> None:
         super().__init__(daemon=True)
@@ -88,8 +88,9 @@ class Dashboard(threading.Thread):
 
     def run(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         while not self.stop.wait(self.every_s):
+            # A connection per round: uvicorn closes a keep-alive connection idle for 5 s.
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
             try:
                 for path in ("/api/status", "/api/metrics"):
                     conn.request("GET", path, headers=headers)
@@ -100,9 +101,8 @@ class Dashboard(threading.Thread):
             except (OSError, http.client.HTTPException) as exc:
                 self.errors += 1
                 self.last_error = repr(exc)
+            finally:
                 conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        conn.close()
 
 
 def wait_api(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -119,6 +119,25 @@ def wait_api(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) ->
         except OSError:
             time.sleep(0.05)
     raise SystemExit("the API did not answer")
+
+
+def heap_rss_mib(pid: int) -> tuple[float, float]:
+    """(RSS of the brk heap, glibc's main malloc arena; RSS of the anonymous mappings: pymalloc's 1 MiB
+    arenas, large mallocs, the other threads' malloc arenas and stacks), from /proc/PID/smaps."""
+    heap = anon = 0
+    path = ""
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split(maxsplit=6)
+            if "-" in head[0] and len(head) >= 5 and ":" in head[3]:  # a mapping's first line
+                path = head[5].strip() if len(head) > 5 else ""
+            elif head[0] == "Rss:":
+                kib = int(head[1])
+                if path == "[heap]":
+                    heap += kib
+                elif not path:
+                    anon += kib
+    return heap / 1024, anon / 1024
 
 
 def slope_mib_per_min(points: list[tuple[float, float]]) -> float:
@@ -138,9 +157,10 @@ def soak(args: argparse.Namespace) -> None:
         port = write_config(run_dir)
         env = {**os.environ, **dict(kv.split("=", 1) for kv in args.env)}
         snaps = run_dir / "snaps"
-        if args.tracemalloc:
+        if args.tracemalloc or args.trim_every:
             snaps.mkdir()
-            argv = [PY, __file__, "_serve", str(run_dir / "supervisor.yaml"), str(snaps)]
+            argv = [PY, __file__, "_serve", str(run_dir / "supervisor.yaml"), str(snaps),
+                    "1" if args.tracemalloc else "0", str(args.trim_every)]
         else:
             argv = [PY, "-m", "orchestrator", "run", "-c", str(run_dir / "supervisor.yaml")]
         proc = subprocess.Popen(argv, cwd=run_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -153,7 +173,8 @@ def soak(args: argparse.Namespace) -> None:
             sup = psutil.Process(proc.pid)
             t0 = time.monotonic()
             rows: list[tuple[float, float, float, int, int]] = []
-            print(f"{'min':>5} {'RSS MiB':>8} {'USS MiB':>8} {'threads':>7} {'fds':>5}", flush=True)
+            print(f"{'min':>5} {'RSS MiB':>8} {'USS MiB':>8} {'heap':>6} {'anon':>6} {'threads':>7} {'fds':>5}",
+                  flush=True)
             end = t0 + args.minutes * 60
             next_at = t0
             while True:
@@ -163,7 +184,9 @@ def soak(args: argparse.Namespace) -> None:
                 full = sup.memory_full_info()
                 row = (now - t0, full.rss / 2**20, full.uss / 2**20, sup.num_threads(), sup.num_fds())
                 rows.append(row)
-                print(f"{row[0] / 60:5.1f} {row[1]:8.1f} {row[2]:8.1f} {row[3]:7d} {row[4]:5d}", flush=True)
+                heap, anon = heap_rss_mib(proc.pid)
+                print(f"{row[0] / 60:5.1f} {row[1]:8.1f} {row[2]:8.1f} {heap:6.1f} {anon:6.1f} {row[3]:7d} {row[4]:5d}",
+                      flush=True)
                 if now >= end:
                     break
                 next_at += args.every
@@ -173,7 +196,7 @@ def soak(args: argparse.Namespace) -> None:
             restarts = sum(int(s["restarts"]) for s in dash.last_status  # type: ignore[call-overload]
                            if str(s["name"]).startswith("crash"))
             healthy = sum(s["health"] == "healthy" for s in dash.last_status if str(s["name"]).startswith("web"))
-            if args.tracemalloc:
+            if args.tracemalloc or args.trim_every:
                 (snaps / "trim").touch()
                 wait_for_file(snaps / "trimmed.json", 30)
         finally:
@@ -186,15 +209,20 @@ def soak(args: argparse.Namespace) -> None:
         rss = [(r[0], r[1]) for r in rows]
         last5 = [r for r in rows if r[0] >= rows[-1][0] - 300]
         peak = max(rss, key=lambda p: p[1])
+        uss_slope = slope_mib_per_min([(r[0], r[2]) for r in last5])
         print(f"\nRSS start {rss[0][1]:.1f} MiB, peak {peak[1]:.1f} MiB at {peak[0] / 60:.1f} min, "
-              f"end {rss[-1][1]:.1f} MiB; USS end {rows[-1][2]:.1f} MiB; slope of the last 5 min "
-              f"{slope_mib_per_min([(r[0], r[1]) for r in last5]):+.3f} MiB/min (USS {slope_mib_per_min([(r[0], r[2]) for r in last5]):+.3f});"
-              f" threads {min(r[3] for r in rows)}-{max(r[3] for r in rows)}, "
+              f"end {rss[-1][1]:.1f} MiB; slope of the last 5 min {slope_mib_per_min(rss[-len(last5):]):+.3f} "
+              f"MiB/min (USS {uss_slope:+.3f}); threads {min(r[3] for r in rows)}-{max(r[3] for r in rows)}, "
               f"fds {min(r[4] for r in rows)}-{max(r[4] for r in rows)}")
-        print(f"dashboard reads {dash.reads} (errors {dash.errors}{': ' + dash.last_error if dash.errors else ''}); crash-loop restarts {restarts}; "
+        errors = f" ({dash.errors} errors, the last {dash.last_error})" if dash.errors else ""
+        print(f"dashboard reads {dash.reads}{errors}; crash-loop restarts {restarts}; "
               f"probed services healthy at the end {healthy}/{PROBED}")
         if args.tracemalloc:
             report_tracemalloc(snaps)
+        if args.tracemalloc or args.trim_every:
+            trimmed = json.loads((snaps / "trimmed.json").read_text())
+            print(f"malloc_trim(0) at the end: RSS {trimmed['before'] / 2**20:.1f} -> "
+                  f"{trimmed['after'] / 2**20:.1f} MiB")
 
 
 def wait_for_file(path: Path, timeout: float) -> None:
@@ -217,28 +245,35 @@ def report_tracemalloc(snaps: Path) -> None:
         print(f"\nwhat grew from {files[0].stem} to {files[-1].stem}, by {key} (top 12):")
         for stat in last.compare_to(first, key)[:12]:
             print(f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  {stat.traceback}")
-    trimmed = json.loads((snaps / "trimmed.json").read_text())
-    print(f"\nmalloc_trim(0) at the end: RSS {trimmed['before'] / 2**20:.1f} -> {trimmed['after'] / 2**20:.1f} MiB")
 
 
-def serve(config: str, snaps: str) -> None:
-    """The supervisor in this process, with tracemalloc, a snapshot every minute, malloc_trim on request."""
-    tracemalloc.start(1)
+def serve(config: str, snaps: str, traced: bool, trim_every: float) -> None:
+    """The supervisor in this process; with `traced`, tracemalloc and a snapshot every minute, and
+    malloc_trim(0) on request at the end; with `trim_every`, malloc_trim(0) that often."""
+    if traced:
+        tracemalloc.start(1)
     out = Path(snaps)
+    libc = ctypes.CDLL("libc.so.6")
 
     def dumper() -> None:
         me = psutil.Process()
         n = 0
+        last_trim = time.monotonic()
         while True:
             for _ in range(600):
                 time.sleep(0.1)
+                if trim_every and time.monotonic() - last_trim >= trim_every:
+                    libc.malloc_trim(0)
+                    last_trim = time.monotonic()
                 if (out / "trim").exists():
-                    tracemalloc.take_snapshot().dump(str(out / f"snap-{n:03d}.pickle"))
+                    if traced:
+                        tracemalloc.take_snapshot().dump(str(out / f"snap-{n:03d}.pickle"))
                     before = me.memory_info().rss
-                    ctypes.CDLL("libc.so.6").malloc_trim(0)
+                    libc.malloc_trim(0)
                     (out / "trimmed.json").write_text(json.dumps({"before": before, "after": me.memory_info().rss}))
                     return
-            tracemalloc.take_snapshot().dump(str(out / f"snap-{n:03d}.pickle"))
+            if traced:
+                tracemalloc.take_snapshot().dump(str(out / f"snap-{n:03d}.pickle"))
             n += 1
 
     threading.Thread(target=dumper, daemon=True).start()
@@ -249,7 +284,7 @@ def serve(config: str, snaps: str) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["_serve"]:
-        serve(sys.argv[2], sys.argv[3])
+        serve(sys.argv[2], sys.argv[3], sys.argv[4] == "1", float(sys.argv[5]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -257,6 +292,8 @@ def main() -> None:
     parser.add_argument("--scrape-every", type=float, default=5.0, help="seconds between dashboard reads")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the supervisor (MALLOC_ARENA_MAX=2)")
     parser.add_argument("--tracemalloc", action="store_true", help="diff tracemalloc snapshots; malloc_trim at the end")
+    parser.add_argument("--trim-every", type=float, default=0.0,
+                        help="seconds: the supervisor calls malloc_trim(0) this often (and once at the end)")
     soak(parser.parse_args())
 
 
