@@ -221,6 +221,7 @@ class StatusReader(threading.Thread):
         super().__init__(daemon=True)
         self.port, self.token_file = peer.port, run_dir / "state" / "api-token"
         self.stop = threading.Event()
+        self.every_s = READ_EVERY_S  # read when started: `--read-every` sets it
         self.latencies_ms: list[float] = []
         self.start()
 
@@ -242,7 +243,7 @@ class StatusReader(threading.Thread):
                 if conn is not None:
                     conn.close()
                 conn = None
-            self.stop.wait(max(0.0, t0 + READ_EVERY_S - time.monotonic()))
+            self.stop.wait(max(0.0, t0 + self.every_s - time.monotonic()))
         if conn is not None:
             conn.close()
 
@@ -422,7 +423,7 @@ ROWS = [  # key, what it is, unit format
     ("start100", "100 children: launch of the manager → 100 processes exist (s)", "{:.2f}"),
     ("ignite100", "  100 children started by `POST /api/system/ignite`, the API up: request → 100 processes "
                   "exist (s)", "{:.2f}"),
-    ("read100", "  the same with a client reading `GET /api/status` every 10 ms meanwhile, ÷ without it "
+    ("read100", "  the same with a client reading `GET /api/status` every {ms:g} ms meanwhile, ÷ without it "
                 "(same round)", "{:.2f}"),
     ("read100n", "  that client's answers during the start", "{:.0f}"),
     ("read100p50", "  their latency, median (ms)", "{:.1f}"),
@@ -462,7 +463,7 @@ def render(results: dict[str, dict[str, list[Cell]]], missing: dict[str, str], m
                 row.append(" ".join(str(v) for v in vals) if vals else "\u2013")
             else:
                 row.append(cell(results.get(key, {}).get(col, []), fmt))
-        lines.append(f"| {what.format(mb=mb)} | " + " | ".join(row) + " |")
+        lines.append(f"| {what.format(mb=mb, ms=READ_EVERY_S * 1000)} | " + " | ".join(row) + " |")
     lines.append("")
     lines += [f"- {col}: `\u2013` because {why}" for col, why in missing.items()]
     return "\n".join(lines) + "\n"
@@ -479,14 +480,18 @@ def write_doc(table: str) -> None:
 
 
 def main() -> None:
+    global READ_EVERY_S
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--lines", type=int, default=2_000_000)
     parser.add_argument("--restarts", type=int, default=30)
     parser.add_argument("--chatty-window", type=float, default=10.0)
+    parser.add_argument("--read-every", type=float, default=0.010,
+                        help="seconds between the status reader's requests during the ignite of 100 (hundred)")
     parser.add_argument("--only", default="", help="comma-separated figure groups: log,restart,hundred,stop,chatty")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave docs/benchmarks.md alone")
     args = parser.parse_args()
+    READ_EVERY_S = args.read_every
     groups = set(args.only.split(",")) if args.only else {"log", "restart", "hundred", "stop", "chatty"}
     everyone: list[Peer] = [Orchestrator(), Supervisord(), Pm2()]
     missing = {p.name: why for p in everyone if (why := p.missing())}
