@@ -276,7 +276,11 @@ def ignite_100(peer: Orchestrator, d: Path, argv: tuple[str, ...], *, read: bool
     peer.launch(d, [Prog(f"s{k:03d}", argv, autostart=False, stop_timeout_s=5) for k in range(100)])
     reader = StatusReader(peer, d) if read else None
     if reader is not None:
-        wait_for(lambda: bool(reader.latencies_ms), 30)
+        try:
+            wait_for(lambda: bool(reader.latencies_ms), 30)
+        except TimeoutError:
+            reader.stop.set()
+            return "no status answer in 30 s", []
         del reader.latencies_ms[:]
     conn = http.client.HTTPConnection("127.0.0.1", peer.port, timeout=60)
     headers = {"Authorization": f"Bearer {peer.token()}"}
@@ -290,7 +294,8 @@ def ignite_100(peer: Orchestrator, d: Path, argv: tuple[str, ...], *, read: bool
         if reader is not None:
             reader.stop.set()
             reader.join(15)
-        conn.getresponse().read()
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            conn.getresponse().read()
         conn.close()
     return end - t0, reader.latencies_ms if reader is not None else []
 
@@ -340,7 +345,10 @@ def hundred(peers: list[Peer], tmp: Path, rnd: int) -> dict[str, dict[str, Cell]
                 out["max"][peer.name] = max(lat) if lat else "no read during the start"
         plain, busy = ignited[False], ignited[True]
         out["ignite"][peer.name] = plain
-        out["reader"][peer.name] = busy / plain if isinstance(plain, float) and isinstance(busy, float) else busy
+        if isinstance(plain, float) and isinstance(busy, float):
+            out["reader"][peer.name] = busy / plain
+        else:  # what went wrong, from whichever run it was
+            out["reader"][peer.name] = busy if isinstance(plain, float) else plain
     return out
 
 
