@@ -17,9 +17,9 @@ holds free but has not returned); `--trim-every S` calls malloc_trim(0) every S 
 a venv holding only the runtime dependencies: structlog imports `rich` when it is installed (+6 MiB).
 Not part of `make bench-compare` nor of CI.
 
-What it found (docs/benchmarks.md, "RSS over a 10-minute mixed run"): RSS 44 -> 66 MiB in 3 minutes,
-then flat (+0.17 MiB/min over the last 5); Python's traced memory flat at 21 MiB; the growth is glibc's
-main heap keeping freed memory (malloc_trim gives 16 MiB back; trimmed every 60 s, RSS stays at 49-51).
+What it found (docs/benchmarks.md, "RSS over a 10-minute mixed run"): RSS 43 -> 68 MiB in 10 minutes
+with Python's traced memory flat at 21 MiB: the growth was glibc's main heap keeping freed memory
+(malloc_trim gave 16 MiB back). Since the supervisor trims every 60 s, the same mix stays at 46-47 MiB.
 """
 
 from __future__ import annotations
