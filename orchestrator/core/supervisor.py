@@ -37,7 +37,7 @@ _log = structlog.get_logger("orchestrator.supervisor")
 COMMAND_ACK_S = 30.0  # a runner takes a queued command within this, or something is badly wrong
 ADOPTED_REAP_S = 5.0  # as subreaper: how often ended orphans are reaped (a zombie holds only a pid)
 # How often the allocator's free memory goes back to the OS: under bench/rss_soak.py's mix RSS stays at
-# 49-51 MiB with it against 66-68 MiB and still creeping without; a trim costs a few ms in a thread.
+# 46-47 MiB with it against 68 MiB at 10 minutes and still creeping without; a trim costs a few ms in a thread.
 RELEASE_MEMORY_S = 60.0
 
 RunnerHook = Callable[[ServiceRunner], None]  # called once for every runner, present and future
