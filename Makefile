@@ -40,10 +40,13 @@ bench: $(STAMP)
 
 # Not part of `make test` or CI: the peers go into bench/.peers (git-ignored), never into .venv.
 PEERS := bench/.peers
+# A peer that fails to install is a `–` in the table with the last line of its log here as the reason.
 bench-compare:
 	test -x $(PEERS)/venv/bin/python || $(PYTHON) -m venv $(PEERS)/venv
-	$(PEERS)/venv/bin/pip install --quiet supervisor==4.3.0 py-spy -e .
-	-command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix $(PEERS)/pm2 pm2@7
+	$(PEERS)/venv/bin/pip install --quiet py-spy -e .
+	-$(PEERS)/venv/bin/pip install --quiet supervisor==4.3.0 >$(PEERS)/supervisor-install.log 2>&1
+	-if command -v npm >/dev/null; then npm install --silent --no-audit --no-fund --prefix $(PEERS)/pm2 pm2@7 \
+	  >$(PEERS)/pm2-install.log 2>&1; else echo "no npm on this machine" >$(PEERS)/pm2-install.log; fi
 	$(PEERS)/venv/bin/python bench/compare.py
 
 clean:

@@ -13,7 +13,14 @@ from the manager's own process (PM2: its daemon), children excluded.
     bench/.peers/venv/bin/python bench/compare.py [--rounds 3] [--lines 2000000] [--no-write]
 
 It writes the table between the `compare:` markers of docs/benchmarks.md, with the date, machine and
-load average. About 8 minutes on the 2-core dev machine.
+load average. About 8 minutes on the 2-core dev machine (`--only hundred --rounds 3`: 110 s before the
+ignite rows, 172 s with them, load 12 to 15).
+
+The `hundred` group also starts our 100 by `POST /api/system/ignite` with the API up, alone and with a
+`StatusReader` reading `GET /api/status` every 10 ms (`--read-every`), and reports the one ÷ the other
+in the same round: a status read during a start must not slow it (issue 16). With the reader during
+the launch instead, there was nothing to see: the API listens once the spawns are under way, and on a
+loaded machine the reader got its first answer after the last spawn in 3 rounds out of 3.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -204,36 +212,143 @@ def count_procs(argv: tuple[str, ...]) -> int:
     return n
 
 
+READ_EVERY_S = 0.010
+
+
+class StatusReader(threading.Thread):
+    """`GET /api/status` every 10 ms on one keep-alive connection (back to back when an answer takes
+    longer), from the launch on; keeps the latency of each answer until `stop` is set.
+
+    Every 10 ms rather than back to back: 100 reads a second is far more than a dashboard (one every
+    few seconds) or `watch orchestrator status`, so a start that does not slow under it does not slow
+    under them, while a reader that never pauses would measure our HTTP parsing as much as the status
+    route. One connection: a dashboard keeps one."""
+
+    def __init__(self, peer: Orchestrator, run_dir: Path) -> None:
+        super().__init__(daemon=True)
+        self.port, self.token_file = peer.port, run_dir / "state" / "api-token"
+        self.stop = threading.Event()
+        self.every_s = READ_EVERY_S  # read when started: `--read-every` sets it
+        self.latencies_ms: list[float] = []
+        self.start()
+
+    def run(self) -> None:
+        conn: http.client.HTTPConnection | None = None
+        token = ""
+        while not self.stop.is_set():
+            t0 = time.monotonic()
+            try:
+                if conn is None:
+                    token = self.token_file.read_text().strip()  # written before the API listens
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                conn.request("GET", "/api/status", headers={"Authorization": f"Bearer {token}"})
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status == 200:
+                    self.latencies_ms.append((time.monotonic() - t0) * 1000)
+            except (OSError, http.client.HTTPException):  # not listening yet
+                if conn is not None:
+                    conn.close()
+                conn = None
+            self.stop.wait(max(0.0, t0 + self.every_s - time.monotonic()))
+        if conn is not None:
+            conn.close()
+
+
+def start_100(peer: Peer, d: Path, argv: tuple[str, ...]) -> float | str:
+    """Launch `peer` with 100 `argv` children: seconds until 100 exist in /proc (or what was seen after
+    60 s). The peer is left up."""
+    progs = [Prog(f"s{k:03d}", argv, stop_timeout_s=5) for k in range(100)]
+    t0 = time.time()
+    peer.launch(d, progs, wait=False)
+    try:
+        end = wait_for(lambda: count_procs(argv) >= 100, 60, 0.005)
+    except TimeoutError:
+        return f"{count_procs(argv)} after 60 s"
+    return end - t0
+
+
+def ignite_100(peer: Orchestrator, d: Path, argv: tuple[str, ...], *, read: bool) -> tuple[float | str, list[float]]:
+    """With the API up and 100 services stopped (`autostart: false`): `POST /api/system/ignite` → 100
+    processes exist, and the latencies of a StatusReader polling meanwhile (`read`; it has had its
+    first answer before the ignite). The launch itself cannot show it: the API listens once the
+    first spawns are under way, and on a loaded machine after the last."""
+    peer.launch(d, [Prog(f"s{k:03d}", argv, autostart=False, stop_timeout_s=5) for k in range(100)])
+    reader = StatusReader(peer, d) if read else None
+    if reader is not None:
+        try:
+            wait_for(lambda: bool(reader.latencies_ms), 30)
+        except TimeoutError:
+            reader.stop.set()
+            return "no status answer in 30 s", []
+        del reader.latencies_ms[:]
+    conn = http.client.HTTPConnection("127.0.0.1", peer.port, timeout=60)
+    headers = {"Authorization": f"Bearer {peer.token()}"}
+    t0 = time.time()
+    conn.request("POST", "/api/system/ignite", headers=headers)  # answered once all are spawned: read later
+    try:
+        end = wait_for(lambda: count_procs(argv) >= 100, 60, 0.005)
+    except TimeoutError:
+        return f"{count_procs(argv)} after 60 s", []
+    finally:
+        if reader is not None:
+            reader.stop.set()
+            reader.join(15)
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            conn.getresponse().read()
+        conn.close()
+    return end - t0, reader.latencies_ms if reader is not None else []
+
+
 def hundred(peers: list[Peer], tmp: Path, rnd: int) -> dict[str, dict[str, Cell]]:
-    """100 `sleep` children: launch → 100 exist; then status from the CLI, and our raw HTTP status."""
-    out: dict[str, dict[str, Cell]] = {"start": {}, "cli": {}, "http": {}}
+    """100 `sleep` children: launch → 100 exist; then status from the CLI, and our raw HTTP status.
+
+    For us also a start of the 100 by `POST /api/system/ignite` with the API up, once alone and once
+    with a StatusReader polling `GET /api/status` throughout (which goes first alternates by round):
+    the one ÷ the other, and the reader's latencies during it."""
+    out: dict[str, dict[str, Cell]] = {"start": {}, "cli": {}, "http": {}, "reader": {}, "p50": {}, "max": {},
+                                       "n": {}, "ignite": {}}
     t0 = time.monotonic()
     subprocess.run([PY, "-c", "pass"], check=True)
     out["cli"]["floor"] = time.monotonic() - t0
     for i, peer in enumerate(peers):
+        argv = (SLEEP, f"{86400 + rnd * 10 + i}")
         d = tmp / peer.name
         d.mkdir()
-        argv = (SLEEP, f"{86400 + rnd * 10 + i}")
-        progs = [Prog(f"s{k:03d}", argv, stop_timeout_s=5) for k in range(100)]
-        t0 = time.time()
-        peer.launch(d, progs, wait=False)
         try:
-            try:
-                end = wait_for(lambda: count_procs(argv) >= 100, 60, 0.005)  # noqa: B023
-            except TimeoutError:
-                out["start"][peer.name] = f"{count_procs(argv)} after 60 s"
-                continue
-            out["start"][peer.name] = end - t0
-            peer.wait_ready()
-            time.sleep(0.5)
-            t0 = time.monotonic()
-            subprocess.run(peer.status_argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-            out["cli"][peer.name] = time.monotonic() - t0
-            if isinstance(peer, Orchestrator):
-                out["http"][peer.name] = http_status_ms(peer)
+            out["start"][peer.name] = took = start_100(peer, d, argv)
+            if isinstance(took, float):
+                peer.wait_ready()
+                time.sleep(0.5)
+                t0 = time.monotonic()
+                subprocess.run(peer.status_argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+                out["cli"][peer.name] = time.monotonic() - t0
+                if isinstance(peer, Orchestrator):
+                    out["http"][peer.name] = http_status_ms(peer)
         finally:
             peer.shutdown()
             shutil.rmtree(d, ignore_errors=True)
+        if not isinstance(peer, Orchestrator):
+            continue
+        ignited: dict[bool, float | str] = {}
+        for read in [False, True] if rnd % 2 == 0 else [True, False]:
+            d = tmp / f"{peer.name}-ignite{'-read' if read else ''}"
+            d.mkdir()
+            try:
+                ignited[read], lat = ignite_100(peer, d, argv, read=read)
+            finally:
+                peer.shutdown()
+                shutil.rmtree(d, ignore_errors=True)
+            if read:
+                out["n"][peer.name] = float(len(lat))
+                out["p50"][peer.name] = statistics.median(lat) if lat else "no read during the start"
+                out["max"][peer.name] = max(lat) if lat else "no read during the start"
+        plain, busy = ignited[False], ignited[True]
+        out["ignite"][peer.name] = plain
+        if isinstance(plain, float) and isinstance(busy, float):
+            out["reader"][peer.name] = busy / plain
+        else:  # what went wrong, from whichever run it was
+            out["reader"][peer.name] = busy if isinstance(plain, float) else plain
     return out
 
 
@@ -321,6 +436,13 @@ ROWS = [  # key, what it is, unit format
     ("restart", "restart of a child that exits at once, cooldown 0: median spawn interval minus a bash "
                 "respawn loop's (ms)", "{:+.1f}"),
     ("start100", "100 children: launch of the manager → 100 processes exist (s)", "{:.2f}"),
+    ("ignite100", "  100 children started by `POST /api/system/ignite`, the API up: request → 100 processes "
+                  "exist (s)", "{:.2f}"),
+    ("read100", "  the same with a client reading `GET /api/status` every {ms:g} ms meanwhile, ÷ without it "
+                "(same round)", "{:.2f}"),
+    ("read100n", "  that client's answers during the start", "{:.0f}"),
+    ("read100p50", "  their latency, median (ms)", "{:.1f}"),
+    ("read100max", "  their latency, max (ms)", "{:.1f}"),
     ("cli100", "status of 100 services from the CLI, the whole process (s); floor: `python -c pass`", "{:.2f}"),
     ("http100", "the same over raw HTTP, `GET /api/status`, keep-alive (ms)", "{:.1f}"),
     ("stop", "stop of a SIGTERM-ignoring child from the CLI, 2 s stop timeout (s)", "{:.2f}"),
@@ -356,7 +478,7 @@ def render(results: dict[str, dict[str, list[Cell]]], missing: dict[str, str], m
                 row.append(" ".join(str(v) for v in vals) if vals else "\u2013")
             else:
                 row.append(cell(results.get(key, {}).get(col, []), fmt))
-        lines.append(f"| {what.format(mb=mb)} | " + " | ".join(row) + " |")
+        lines.append(f"| {what.format(mb=mb, ms=READ_EVERY_S * 1000)} | " + " | ".join(row) + " |")
     lines.append("")
     lines += [f"- {col}: `\u2013` because {why}" for col, why in missing.items()]
     return "\n".join(lines) + "\n"
@@ -373,14 +495,18 @@ def write_doc(table: str) -> None:
 
 
 def main() -> None:
+    global READ_EVERY_S
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--lines", type=int, default=2_000_000)
     parser.add_argument("--restarts", type=int, default=30)
     parser.add_argument("--chatty-window", type=float, default=10.0)
+    parser.add_argument("--read-every", type=float, default=0.010,
+                        help="seconds between the status reader's requests during the ignite of 100 (hundred)")
     parser.add_argument("--only", default="", help="comma-separated figure groups: log,restart,hundred,stop,chatty")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave docs/benchmarks.md alone")
     args = parser.parse_args()
+    READ_EVERY_S = args.read_every
     groups = set(args.only.split(",")) if args.only else {"log", "restart", "hundred", "stop", "chatty"}
     everyone: list[Peer] = [Orchestrator(), Supervisord(), Pm2()]
     missing = {p.name: why for p in everyone if (why := p.missing())}
@@ -415,6 +541,11 @@ def main() -> None:
                 add("start100", r["start"])
                 add("cli100", r["cli"])
                 add("http100", r["http"])
+                add("ignite100", r["ignite"])
+                add("read100", r["reader"])
+                add("read100n", r["n"])
+                add("read100p50", r["p50"])
+                add("read100max", r["max"])
             if "stop" in groups:
                 r = stop_idle_orphans(peers, tmp)
                 add("stop", r["stop"])

@@ -153,7 +153,7 @@ class Supervisord(Peer):
         self.exe = PEERS / "venv" / "bin" / "supervisord"
 
     def missing(self) -> str | None:
-        return None if self.exe.exists() else "supervisor 4.3 not installed (pip failed)"
+        return None if self.exe.exists() else f"supervisor 4.3 not installed: {_install_log('supervisor')}"
 
     def launch(self, run_dir: Path, progs: list[Prog], *, wait: bool = True) -> None:
         self.run_dir = run_dir
@@ -207,8 +207,8 @@ class Pm2(Peer):
 
     def missing(self) -> str | None:
         if shutil.which("node") is None:
-            return "no node/npm on this machine"
-        return None if self.exe.exists() else "npm install pm2 failed"
+            return "no node on this machine"
+        return None if self.exe.exists() else f"PM2 7 not installed: {_install_log('pm2')}"
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "PM2_HOME": str(self.run_dir / "pm2home")}
@@ -266,6 +266,15 @@ class Pm2(Peer):
                        stderr=subprocess.DEVNULL, timeout=60, check=False)
         with contextlib.suppress(psutil.Error):
             psutil.Process(pid).wait(10)
+
+
+def _install_log(peer: str) -> str:
+    """The last line of the Makefile's install log for `peer` (bench/.peers/PEER-install.log): the reason."""
+    try:
+        lines = [ln.strip() for ln in (PEERS / f"{peer}-install.log").read_text().splitlines() if ln.strip()]
+    except OSError:
+        return "not attempted (run `make bench-compare`)"
+    return lines[-1][:200] if lines else "the install printed nothing"
 
 
 def _free_port() -> int:

@@ -81,6 +81,11 @@ class Platform(Protocol):
         """Kill every adopted orphan, even one that cleared its environment; blocking, like kill_marked."""
         ...
 
+    def release_free_memory(self) -> None:
+        """Hand the memory the C allocator holds free back to the OS (glibc: malloc_trim); blocking, a
+        few ms: call it in a thread. Nothing where the allocator does it alone or cannot."""
+        ...
+
 
 class SignalKind(StrEnum):
     SHUTDOWN = "shutdown"

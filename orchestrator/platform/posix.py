@@ -43,6 +43,15 @@ def _load_prctl() -> Callable[..., int] | None:
     return fn
 
 
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None (musl, macOS: nothing to call)."""
+    try:
+        fn: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return fn
+
+
 class PipeSource:
     """The read end of a pipe, read with large non-blocking reads on the event loop (an FdSource: the
     pump watches `fileno()` and calls `readinto` with its reused buffer; `read` for other callers)."""
@@ -154,6 +163,7 @@ class PosixPlatform:
 
     def __init__(self) -> None:
         self._prctl = _load_prctl()
+        self._malloc_trim = _load_malloc_trim()
         self._reset = [getattr(signal, n) for n in _RESET_SIGNALS if hasattr(signal, n)]
         self._setpriv = _find_setpriv() if self._prctl is not None else None
         # Our own children (asyncio waits for them) as against orphans re-parented to us as subreaper.
@@ -195,6 +205,14 @@ class PosixPlatform:
     def kill_adopted(self, timeout_s: float) -> list[str]:
         """Kill every orphan re-parented to us (even one that cleared its environment) and reap it."""
         return kill_and_wait(self._adopted(), timeout_s)
+
+    def release_free_memory(self) -> None:
+        """glibc keeps what the churn of a busy supervisor frees in its heap (fragments between live
+        blocks that it never trims itself): 44 -> 68 MiB of RSS in 10 minutes of bench/rss_soak.py's
+        mix, Python objects flat at 21 MiB. malloc_trim(0) gives it back (16 MiB there) in 6 to 11 ms
+        for a 100 MiB heap, without holding the GIL (ctypes releases it)."""
+        if self._malloc_trim is not None:
+            self._malloc_trim(0)
 
     def _launch(self, argv: Sequence[str]) -> tuple[list[str], Callable[[], None] | None]:
         """The argv to exec and the preexec hook, choosing the fast way when it is as good.

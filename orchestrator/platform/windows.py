@@ -202,6 +202,9 @@ class WindowsPlatform:
     def kill_adopted(self, timeout_s: float) -> list[str]:
         return []
 
+    def release_free_memory(self) -> None:
+        pass  # no malloc_trim here: the Windows heap decommits large free blocks on its own
+
 
 def _resolve(argv: Sequence[str], cwd: str | None, env: Mapping[str, str]) -> str:
     if cwd is not None and not os.path.isdir(cwd):

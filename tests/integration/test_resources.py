@@ -49,3 +49,28 @@ async def test_sampling_is_shared_and_at_most_once_per_interval(tmp_path: Path) 
         sup.resources.every_s = 0.01  # now old: a plain status read has them refreshed in the background
         await wait_for(lambda: sup.status("sleeper").processes == 1 and sup.resources.samples > 1,
                        what="a background sample after a read of old figures")
+
+
+async def test_a_child_spawned_between_walks_gets_its_own_figures_without_a_walk(tmp_path: Path) -> None:
+    """A start between two walks over the machine (a status read every 10 ms during an ignite of 100
+    services walked it at every read): the new child's root process is sampled alone, at once; its
+    descendants join at the next walk, once the figures are `status.every` old."""
+    pidfile = tmp_path / "grandchild.pid"
+    first = service("first", child("ready_then_sleep.py"))
+    later = service("later", child("spawn_grandchild.py", pidfile), autostart=False)
+    async with supervising(replace(config(tmp_path, first, later), status_every_s=60)) as sup:
+        await wait_for(lambda: sup.runner("first").child is not None, what="first spawned")
+        await sup.resources.refresh()
+        assert (sup.resources.samples, sup.resources.root_samples) == (1, 0)
+        await sup.start("later")
+        await wait_for(lambda: bool(read_file(pidfile)), what="grandchild started")
+        await sup.resources.refresh()
+        st = sup.status("later")
+        assert (sup.resources.samples, sup.resources.root_samples) == (1, 1)
+        assert st.pid is not None and st.processes == 1 and st.rss_bytes > 1024 * 1024
+        await sup.resources.refresh()  # fresh now: nothing sampled again
+        assert (sup.resources.samples, sup.resources.root_samples) == (1, 1)
+        sup.resources.every_s = 0.01  # old: the next read walks the machine and finds the grandchild
+        await anyio.sleep(0.02)
+        await sup.resources.refresh()
+        assert sup.resources.samples == 2 and sup.status("later").processes == 2
