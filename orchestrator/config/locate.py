@@ -27,9 +27,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestrator.config.text import expand_vars, resolve_path
 from orchestrator.errors import OrchestratorError
@@ -50,8 +49,7 @@ class ConfigNotFound(OrchestratorError):
     """No config file where we looked; the message names each place."""
 
 
-@dataclass(frozen=True, slots=True)
-class Peek:
+class Peek(NamedTuple):  # not a dataclass: see errors.ConfigIssue
     """What the CLI needs to reach a supervisor: where its state is and where its API listens."""
 
     path: Path
