@@ -17,10 +17,9 @@ import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from prometheus_client.registry import Collector
@@ -54,6 +53,9 @@ from orchestrator.platform.signals import SignalKind, shutdown_signals
 from orchestrator.platform.statelock import StateLock
 from orchestrator.reload.reloader import Reloader
 from orchestrator.reload.routes import reload_routes
+
+if TYPE_CHECKING:  # httpx is imported when a probe or ComfyUI first needs the client (health/probe.py)
+    import httpx
 
 __all__ = ["System", "build_api_server", "build_system", "claim_state_dir", "open_api_socket", "run"]
 
