@@ -2,9 +2,10 @@
 
 Startup cost is paid on every call, so building the parser imports only argparse and the small
 parser modules; each command imports what it needs when it runs (the loader, structlog and the
-server stack for `run`; the YAML parser and http.client for `status`). Measured with
-`bench/cli_startup.py 20` (medians, 2-core dev box): python -c pass 41 ms, `--version` 92 ms,
-`status` 202 ms; before, `--version` took 0.45-0.56 s and `status` 0.7 s (docs/cli.md).
+server stack for `run`; for `status`, the lenient config read and a socket: no YAML parser, no
+http.client, no dataclasses; tests/integration/test_imports.py checks it). Measured whole processes
+against 100 services (issue 16; docs/cli.md): python -c pass 44 ms, `status` 98 ms (188 ms before
+this round, 0.7 s at first).
 """
 
 from __future__ import annotations

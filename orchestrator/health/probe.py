@@ -6,6 +6,11 @@ task group and ends with it. Each loop is its own task with its own deadline, so
 costs its own timeout only. Verdicts come from the pure HealthTracker (health.py); health edges are
 recorded as `health_changed` events, and an unhealthy verdict with `action: restart` goes to the
 runner as `Unhealthy`, which the state machine answers with the restart policy.
+
+httpx itself (with http.cookiejar, urllib.request and idna) is imported when the client is built, at
+the first probe or ComfyUI request, never at import: a config with neither runs without it. Idle RSS
+of `orchestrator run` with 2 children, no rich installed: 40.6 MiB before, 38.4 after (3 rounds
+interleaved; the floor of the unavoidable imports with an idle loop is 33.5; issue 16).
 """
 
 from __future__ import annotations

@@ -68,7 +68,8 @@ def test_run_without_probes_or_comfy_never_imports_httpx(tmp_path: Path) -> None
 def test_run_with_a_probe_imports_httpx(tmp_path: Path) -> None:
     """The other side: the probe needs the client, so the check above is not vacuous."""
     port = free_port()
-    health = f", health: {{url: 'http://127.0.0.1:{free_port()}/health', every: 100ms, timeout: 1s, grace: 0s, failures: 1}}"
+    url = f"http://127.0.0.1:{free_port()}/health"  # nothing listens: the probe fails at once
+    health = f", health: {{url: '{url}', every: 100ms, timeout: 1s, grace: 0s, failures: 1}}"
     modules = _run_until(tmp_path, _config(tmp_path, port, health), "unhealthy")
     assert "httpx" in modules
 
