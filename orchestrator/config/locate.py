@@ -156,9 +156,9 @@ def _plain_scan(lines: list[str]) -> dict[str, Any]:
             top[key] = value
         elif value and value[0] in "&*!%@`":
             raise _NotPlain  # an anchor, alias or tag: what it means is YAML's business
-        elif value and value[0] in "{[\"'":
-            _closed(value)  # one-line flow or quoted: none of its lines can reach column 0
         else:
+            if value and value[0] in "{[\"'":
+                _closed(value)  # one-line flow or quoted: none of its lines can reach column 0
             top[key] = None  # not read; recorded to see a duplicate
     _close(top, key, block)
     return {k: top[k] for k in ("api", "state_dir") if k in top}

@@ -82,6 +82,7 @@ REFUSED = [
     "state_dir: x # y 'z'\n",  # quotes after the comment mark
     "api: {listen: '127.0.0.1:1', token: 'a,b'}\n",  # a comma inside quotes in a flow mapping
     "<<: {state_dir: x}\n",  # a merge key
+    "services: {a: 1}\nservices: {b: 2}\n",  # a duplicate key we do not read
 ]
 
 
