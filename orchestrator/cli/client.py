@@ -190,11 +190,11 @@ def _read_reply(sock: socket.socket) -> _Reply:
     """One HTTP/1.1 response, read to its end (Content-Length, chunked, or the server closing); we
     close first, so the TIME_WAIT stays on our side, never on the supervisor's port. A response that
     is not all there raises ConnectionResetError (the connection was cut: StreamEnded)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
+    data = bytearray()
+    while (end := data.find(b"\r\n\r\n")) < 0:
         data += _recv(sock)
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
+    lines = data[:end].decode("latin-1").split("\r\n")
+    body = data[end + 4:]
     parts = lines[0].split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
         raise ConnectionResetError("not an HTTP response")
@@ -202,19 +202,22 @@ def _read_reply(sock: socket.socket) -> _Reply:
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
+    status = int(parts[1])
+    if status in (204, 304):
+        return _Reply(status, parts[2] if len(parts) > 2 else "", headers, b"")  # no body, by definition
     if "chunked" in headers.get("transfer-encoding", "").lower():
         while (whole := _dechunk(body)) is None:
             body += _recv(sock)
-        body = whole
-    elif "content-length" in headers:
+        return _Reply(status, parts[2] if len(parts) > 2 else "", headers, whole)
+    if "content-length" in headers:
         size = int(headers["content-length"])
         while len(body) < size:
             body += _recv(sock)
-        body = body[:size]
+        del body[size:]
     else:
         while chunk := sock.recv(1 << 16):
             body += chunk
-    return _Reply(int(parts[1]), parts[2] if len(parts) > 2 else "", headers, body)
+    return _Reply(status, parts[2] if len(parts) > 2 else "", headers, bytes(body))
 
 
 def _recv(sock: socket.socket) -> bytes:
@@ -224,7 +227,7 @@ def _recv(sock: socket.socket) -> bytes:
     return chunk
 
 
-def _dechunk(data: bytes) -> bytes | None:
+def _dechunk(data: bytes | bytearray) -> bytes | None:
     """The body of a chunked response; None while it is not all there."""
     out: list[bytes] = []
     at = 0
@@ -240,7 +243,7 @@ def _dechunk(data: bytes) -> bytes | None:
             return b"".join(out)
         if end + 2 + size + 2 > len(data):
             return None
-        out.append(data[end + 2: end + 2 + size])
+        out.append(bytes(data[end + 2: end + 2 + size]))
         at = end + 2 + size + 2
 
 
