@@ -139,8 +139,9 @@ class ApiClient:
 
     @property
     def _host_header(self) -> str:
+        """As http.client writes it (the API's Host rule compares it with the listener)."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"{host}:{self._port}"
+        return host if self._port == 80 else f"{host}:{self._port}"
 
     def _connect(self) -> socket.socket:
         host: str | bytes = self._host.encode("ascii") if self._host.isascii() else self._host
