@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "ConfigError",
@@ -18,9 +18,9 @@ class OrchestratorError(Exception):
     """Root of the errors we raise deliberately."""
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigIssue:
-    """One problem in a config file: where it is and what was expected."""
+class ConfigIssue(NamedTuple):
+    """One problem in a config file: where it is and what was expected. A NamedTuple, not a dataclass:
+    the CLI imports this module for every command, and `dataclasses` (with `inspect`) is its dearest import."""
 
     file: str
     line: int | None  # 1-based; None when the problem has no single place (a dependency cycle)

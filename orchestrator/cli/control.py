@@ -126,14 +126,26 @@ def _watch(args: argparse.Namespace, client: ApiClient) -> int:
 
 
 def _act(args: argparse.Namespace, client: ApiClient, *, action: str) -> int:
-    services = client.get("/api/status")["services"]
     names = list(args.names)
+    params = {"drain": "true"} if getattr(args, "drain", False) else None
+    if len(names) == 1 and names != ["all"]:
+        # One request (a stop returns as soon as the supervisor answers); only a 404 asks for the
+        # names, to say them in the file's order as below.
+        from orchestrator.cli.client import ClientError
+
+        try:
+            print(service_line(client.post(f"/api/system/{names[0]}/{action}", params)), flush=True)
+        except ClientError as exc:
+            if exc.status == 404:
+                _check_names(names, client.get("/api/status")["services"])
+            raise
+        return EXIT_OK
+    services = client.get("/api/status")["services"]
     if names == ["all"] and "all" not in {s["name"] for s in services}:
         # Stop dependants first: the reverse of the file's order, which the supervisor keeps.
         names = [s["name"] for s in services]
         names = names[::-1] if action == "stop" else names
     _check_names(names, services)  # all or nothing: no half-done typo
-    params = {"drain": "true"} if getattr(args, "drain", False) else None
     for name in names:
         print(service_line(client.post(f"/api/system/{name}/{action}", params)), flush=True)
     return EXIT_OK

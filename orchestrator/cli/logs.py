@@ -18,19 +18,19 @@
 from __future__ import annotations
 
 import argparse
-import queue
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
 from orchestrator.cli.tables import paint
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # queue, threading, datetime: imported when `logs` runs, not by every command
+    import queue
+    import threading
+
     from orchestrator.cli.client import ApiClient
 
 __all__ = ["add_logs_parser", "parse_since"]
@@ -73,6 +73,8 @@ def parse_since(text: str, now: float | None = None) -> float:
     parts = _DURATION.findall(text)
     if parts and "".join(n + u for n, u in parts) == text:
         return now - sum(float(n) * _SECONDS[u] for n, u in parts)
+    from datetime import datetime
+
     try:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
@@ -131,6 +133,8 @@ def _time_of(text: str) -> float | None:
     match = _STAMP.match(text)
     if match is None:
         return None
+    from datetime import datetime
+
     try:
         return datetime.fromisoformat(match[1]).timestamp()
     except ValueError:
@@ -164,6 +168,9 @@ class _Follows:
     nothing next to the process's start (at most two per service)."""
 
     def __init__(self, client: ApiClient, sources: Iterable[tuple[str, str]]) -> None:
+        import queue
+        import threading
+
         self._queue: queue.Queue[tuple[str, str, str, str]] = queue.Queue()
         self._base = client
         sources = list(sources)

@@ -2,17 +2,18 @@
 
 Startup cost is paid on every call, so building the parser imports only argparse and the small
 parser modules; each command imports what it needs when it runs (the loader, structlog and the
-server stack for `run`; the YAML parser and http.client for `status`). Measured with
-`bench/cli_startup.py 20` (medians, 2-core dev box): python -c pass 41 ms, `--version` 92 ms,
-`status` 202 ms; before, `--version` took 0.45-0.56 s and `status` 0.7 s (docs/cli.md).
+server stack for `run`; for `status`, the lenient config read and a socket: no YAML parser, no
+http.client, no dataclasses; tests/integration/test_imports.py checks it), and only the parser of
+the command it runs. Measured whole processes against 100 services, CPU time (issue 16; docs/cli.md):
+python -c pass 28 ms, `status` 58 ms (124 ms before this round; 0.7 s wall at first).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from orchestrator import __version__
 from orchestrator.cli.control import add_control_parsers
@@ -21,6 +22,10 @@ from orchestrator.cli.token import add_token_parser
 
 if TYPE_CHECKING:
     from orchestrator.config.spec import Config
+
+    _SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    _SubParsers = argparse._SubParsersAction
 
 __all__ = ["main"]
 
@@ -107,7 +112,7 @@ def cmd_completion(args: argparse.Namespace) -> int:
     if args.shell is None:
         print("error: name a shell: orchestrator completion bash|zsh|powershell", file=sys.stderr)
         return EXIT_USAGE
-    print(script(args.shell, commands_and_options(build_parser(["service"]))), end="")
+    print(script(args.shell, commands_and_options(build_parser(None))), end="")
     return EXIT_OK
 
 
@@ -131,13 +136,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         lock.release()
 
 
-def build_parser(argv: Sequence[str] = ("service",)) -> argparse.ArgumentParser:
-    """The whole parser; `argv` only decides whether `service`'s subcommands are built (see below)."""
+class _Unbuilt(argparse.ArgumentParser):
+    """What the commands the command line does not name get as their parser: one for all of them, with
+    nothing in it. Only their names and help are needed (`orchestrator -h`, an invalid-choice error).
+    Building every command's parser took 14 ms of CPU per call (issue 16): each parser asks gettext
+    for its three titles (53 lookups, each stat()ing for catalogs) and each add_argument makes a
+    HelpFormatter (which asks the terminal its size) to check the argument."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        return argparse.Action((), argparse.SUPPRESS)
+
+
+class _Commands(_SubParsers):
+    """Subparsers that build in full only the commands in `wanted` (None: all of them)."""
+
+    wanted: Collection[str] | None = None
+    _unbuilt: _Unbuilt | None = None
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if self.wanted is None or name in self.wanted:
+            return super().add_parser(name, **kwargs)
+        # What argparse's add_parser records for a name and its help line, without building a parser.
+        if self._unbuilt is None:
+            self._unbuilt = _Unbuilt(add_help=False)
+        if "help" in kwargs:
+            self._choices_actions.append(self._ChoicesPseudoAction(name, (), kwargs["help"]))
+        self._name_parser_map[name] = self._unbuilt
+        return self._unbuilt
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser. With `argv`, only the commands it names are built in full (the one it runs; a word
+    that is also a command's name builds that one too, harmlessly); None builds every command
+    (completion lists every option)."""
     parser = argparse.ArgumentParser(
         prog="orchestrator", description="Run and control a supervisor of processes (docs/cli.md)."
     )
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = cast(_Commands, parser.add_subparsers(dest="command", required=True, action=_Commands))
+    sub.wanted = None if argv is None else set(argv)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", help="config file (default: $ORCHESTRATOR_CONFIG or ./supervisor.yaml)")
     common.add_argument("--no-color", action="store_true", help="no colours (also: NO_COLOR set)")
@@ -164,18 +201,17 @@ def build_parser(argv: Sequence[str] = ("service",)) -> argparse.ArgumentParser:
     completion.add_argument("shell", nargs="?", choices=("bash", "zsh", "powershell"))
     completion.add_argument("--services", action="store_true", help=argparse.SUPPRESS)  # the scripts' name source
     completion.set_defaults(func=cmd_completion)
-    _add_service_parser(sub, common, argv)
+    _add_service_parser(sub, common)
     add_control_parsers(sub, common)
     add_reload_parser(sub, common)
     add_token_parser(sub, common, _load)
     return parser
 
 
-def _add_service_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                        common: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+def _add_service_parser(sub: _Commands, common: argparse.ArgumentParser) -> None:
     """`service ...`'s own parser only when the command line has `service` in it: its module imports
     the NSSM code and, through it, the core and structlog (0.1 s of every other command otherwise)."""
-    if "service" in argv:
+    if sub.wanted is None or "service" in sub.wanted:
         from orchestrator.service.commands import add_service_parser
 
         add_service_parser(sub, common, _load)

@@ -8,7 +8,7 @@ ACL, as the token file does): whoever can read it could also read the token next
 The CLI trusts the file's URL over the config's `api.listen` (the API may listen on port 0, or a
 reload may have moved it while the file was being edited). A file left behind by a supervisor that
 died hard (kill -9) names a URL nobody answers at: the CLI then says no supervisor answers, which
-is the truth. Nothing here imports more than json and os.
+is the truth. Nothing here imports more than json, os and typing.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = ["RUNTIME_FILE", "Runtime", "read_runtime", "remove_runtime", "runtime_path", "write_runtime"]
 
 RUNTIME_FILE = "runtime.json"
 
 
-@dataclass(frozen=True, slots=True)
-class Runtime:
+class Runtime(NamedTuple):  # not a dataclass: see errors.ConfigIssue
     url: str
     pid: int
     config: str

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from orchestrator.cli.client import ApiClient, ClientError
 from orchestrator.cli.runtime import read_runtime, runtime_path
@@ -31,8 +31,7 @@ TOKEN_FILE = "api-token"  # api/token.py's name for it; read here without import
 _LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):  # not a dataclass: see errors.ConfigIssue
     url: str
     token: str | None
     token_hint: str  # said with a 401: where the token came from

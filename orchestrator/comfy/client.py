@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import httpx
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.health.probe import describe_http_error as describe_probe_error
 from orchestrator.health.probe import format_seconds
+
+if TYPE_CHECKING:  # httpx is imported with the shared client (health/probe.py), when first needed
+    import httpx
 
 __all__ = [
     "ComfyClient",
@@ -46,6 +48,8 @@ class ComfyError(OrchestratorError):
 
 def describe_http_error(exc: httpx.HTTPError, timeout_s: float) -> ComfyError:
     """One line for a failed request to ComfyUI (in the health probe's words), and its kind."""
+    import httpx  # loaded: `exc` is one of its errors
+
     if isinstance(exc, httpx.TimeoutException):
         return ComfyError("timeout", f"timeout after {format_seconds(timeout_s)}")
     message = describe_probe_error(exc)
@@ -198,6 +202,8 @@ class ComfyClient:
         return snap
 
     async def _get_json(self, path: str) -> Any:
+        import httpx  # loaded with the client (health/probe.py)
+
         try:
             response = await self.http.get(self.base_url + path, timeout=self.timeout_s)
         except httpx.HTTPError as exc:

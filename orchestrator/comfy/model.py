@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
-import httpx
 import structlog
 from anyio.abc import TaskGroup
 
@@ -34,6 +34,9 @@ from orchestrator.core.runner import ServiceRunner
 from orchestrator.health.probe import Prober, ServiceProbe
 from orchestrator.health.verdict import ProbeResult
 from orchestrator.platform import Child
+
+if TYPE_CHECKING:  # httpx is imported with the shared client (health/probe.py), when first needed
+    import httpx
 
 __all__ = ["MANAGER_RESTART", "SESSION_ENV", "ComfyUI"]
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import anyio
-import httpx
 import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -32,6 +32,9 @@ from orchestrator.comfy.client import describe_http_error
 from orchestrator.comfy.model import ComfyUI
 from orchestrator.config.redact import shown_url
 from orchestrator.errors import OrchestratorError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "HOP_BY_HOP",
@@ -111,6 +114,7 @@ async def forward(request: Request, comfy: ComfyUI) -> Response:
     spec = comfy.spec
     if spec is None:
         return _error(404, "no service carries comfy: in the config")
+    import httpx  # here: with ComfyUI configured; a config without it never imports httpx
     client = request.scope.get("client")
     refusal = proxy_refusal({k.lower(): v for k, v in request.headers.items()},
                             client[0] if client else None, bool(request.scope.get("state", {}).get(TOKEN_OK)),
@@ -172,6 +176,8 @@ def _raw_remainder(request: Request) -> str:
 
 async def _relay(response: httpx.Response, endpoint: str) -> AsyncIterator[bytes]:
     """ComfyUI's body as it arrives; the upstream response is closed however the relay ends."""
+    import httpx
+
     try:
         async for chunk in response.aiter_raw():
             yield chunk

@@ -8,7 +8,6 @@ its key path, duplicate keys become issues, and ${VAR} is expanded in every stri
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import yaml
 
 from orchestrator.config.bounds import alias_problem, size_problem
-from orchestrator.config.redact import Expanded
+from orchestrator.config.text import expand_vars
 from orchestrator.errors import ConfigIssue
 
 __all__ = ["KeyPath", "Parsed", "expand_vars", "format_path", "load_yaml"]
@@ -29,8 +28,6 @@ KeyPath = tuple[str | int, ...]
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _MAX_DEPTH = 64  # a recursive alias (&a [*a]) would otherwise recurse forever
-_VAR = re.compile(r"\$(?:(\$)|\{([^}]*)\}|(\{))")
-_VAR_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
 @dataclass
@@ -46,41 +43,6 @@ def format_path(path: KeyPath) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out
-
-
-def expand_vars(text: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
-    """Expand ${VAR}, ${VAR:-default} and $$; returns the text and one message per problem.
-
-    Text that took anything from a ${...} comes back as an `Expanded` (it remembers the text as
-    written), so no message quotes it. Problems never quote the value either: a reference is named
-    by its variable when one can be read, else by its column in the value.
-    """
-    problems: list[str] = []
-    names: list[str] = []
-
-    def substitute(match: re.Match[str]) -> str:
-        if match[1]:
-            return "$"
-        if match[3]:
-            problems.append(f"unterminated ${{ at character {match.start() + 1} of the value"
-                            " (write $$ for a literal dollar)")
-            return match[0]
-        body = _VAR_BODY.fullmatch(match[2])
-        if body is None:
-            problems.append(f"bad variable reference at character {match.start() + 1} of the value:"
-                            " expected ${NAME} or ${NAME:-default}")
-            return match[0]
-        names.append(body[1])
-        value = environ.get(body[1])
-        if value is None or (value == "" and body[2] is not None):
-            if body[2] is None:
-                problems.append(f"environment variable {body[1]} is not set (use ${{{body[1]}:-default}})")
-                return ""
-            return body[2]
-        return value
-
-    expanded = _VAR.sub(substitute, text)
-    return (Expanded(expanded, text, names) if names else expanded), problems
 
 
 def load_yaml(text: str, file: str, environ: Mapping[str, str]) -> Parsed:

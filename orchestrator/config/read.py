@@ -7,16 +7,15 @@ the loader reports every problem in the file.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Collection, Mapping
 from enum import StrEnum
-from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import urlsplit
 
 from orchestrator.config.document import KeyPath, format_path
 from orchestrator.config.redact import Expanded, shown, shown_url
+from orchestrator.config.text import is_absolute_anywhere, resolve_path
 from orchestrator.config.units import parse_duration, parse_size
 from orchestrator.errors import ConfigIssue
 
@@ -160,16 +159,6 @@ def http_url(value: Any) -> str:
     return text
 
 
-def is_absolute_anywhere(path: str) -> bool:
-    """Absolute on POSIX or on Windows (F:\\Logs, F:/Logs, \\\\server\\share), whatever OS we run on."""
-    return PurePosixPath(path).is_absolute() or bool(PureWindowsPath(path).drive) or path.startswith("\\")
-
-
-def resolve_path(path: str, base: Path) -> str:
-    """Relative paths join the config's folder; absolute ones (either OS's) stay exactly as written."""
-    return path if is_absolute_anywhere(path) else str(base / path)
-
-
 # Keys people bring from Docker Compose files, and ours for them.
 COMPOSE_HABITS = {"environment": "env", "working_dir": "cwd", "healthcheck": "health"}
 
@@ -221,6 +210,8 @@ class Reader:
         if habit in allowed:
             self.issue(path, f"unknown key {key!r}; did you mean {habit!r}? (Docker Compose's {key} is {habit} here)")
             return
+        import difflib  # here: only a typo pays for it
+
         close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(allowed)}"
         self.issue(path, f"unknown key {key!r}; {hint}")

@@ -9,8 +9,10 @@ May import: errors, types only: it is the bottom layer but those two.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.platform.base import Child, LeftoverRecord, Platform
+if TYPE_CHECKING:
+    from orchestrator.platform.base import Child, LeftoverRecord, Platform
 
 __all__ = ["Child", "LeftoverRecord", "Platform", "current", "is_windows"]
 
@@ -18,6 +20,16 @@ __all__ = ["Child", "LeftoverRecord", "Platform", "current", "is_windows"]
 def is_windows() -> bool:
     """For the few choices outside this package that differ by OS (the NSSM service commands)."""
     return sys.platform == "win32"
+
+
+def __getattr__(name: str) -> Any:
+    """base.py's shapes on first use: the CLI imports platform.console (and so this package) for every
+    command, and base.py costs it dataclasses, enum and the types' Protocols."""
+    if name in ("Child", "LeftoverRecord", "Platform"):
+        from orchestrator.platform import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def current() -> Platform:

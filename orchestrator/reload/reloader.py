@@ -7,7 +7,6 @@ a caller that goes away (an HTTP client hanging up) does not leave a reload half
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -263,4 +262,4 @@ def file_signature(path: os.PathLike[str] | str) -> FileSignature | None:
 
 
 def _issue_dict(issue: ConfigIssue) -> dict[str, Any]:
-    return dataclasses.asdict(issue) | {"text": str(issue)}
+    return issue._asdict() | {"text": str(issue)}

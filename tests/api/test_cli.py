@@ -181,3 +181,32 @@ def test_cli_without_a_supervisor_says_so(tmp_path: Path) -> None:
         assert out.stderr == f"error: no supervisor answering at {_url(cfg)} (is `orchestrator run` running?)\n"
     with httpx.Client(trust_env=False) as client, pytest.raises(httpx.ConnectError):
         client.get(_url(cfg) + "/api/health")
+
+
+def _requests(cfg: Path, tmp_path: Path) -> dict[str, float]:
+    """The API's own request counter by route (all methods and statuses summed), from /metrics."""
+    token = token_path(tmp_path / "state").read_text().strip()
+    text = httpx.get(f"{_url(cfg)}/api/metrics", headers={"Authorization": f"Bearer {token}"}).text
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("orchestrator_http_requests_total{"):
+            route = line.split('route="', 1)[1].split('"', 1)[0]
+            out[route] = out.get(route, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+@POSIX_ONLY
+def test_stop_of_one_service_is_one_request(supervisor: tuple[Path, subprocess.Popen[bytes]], tmp_path: Path) -> None:
+    """Issue 16: `stop NAME` is the POST alone (it was a GET /api/status first); a typo still names the
+    services in the file's order (the 404 then asks for them)."""
+    cfg, _ = supervisor
+    wait_until(lambda: states(cfg)["web"]["state"] == "running", "web running")
+    before = _requests(cfg, tmp_path)
+    stop = cli(cfg, "stop", "web")
+    assert stop.returncode == 0 and stop.stdout.startswith("web: stopped"), stop.stdout + stop.stderr
+    after = _requests(cfg, tmp_path)
+    grew = {route: after[route] - before.get(route, 0.0) for route in after if after[route] != before.get(route)}
+    assert grew == {"/api/system/{name}/stop": 1.0, "/api/metrics": 1.0}  # the stop, and the first metrics read
+    typo = cli(cfg, "stop", "wbe")
+    assert typo.returncode == 1 and typo.stdout == ""
+    assert typo.stderr == "error: no service named 'wbe'; known: web, counter, spare\n"
