@@ -1,11 +1,10 @@
-"""tick_lines.py N INTERVAL_S [PAD [GATE_AT GATE_FILE]]: prints `line 000000 xx..` N times, INTERVAL_S apart, then sleeps.
+"""tick_lines.py N INTERVAL_S [PAD [GATE_AT GATE_FILE]]: prints `line 000000 xx..` N times, then sleeps.
 
-With GATE_AT and GATE_FILE it waits after GATE_AT lines until GATE_FILE exists: a test can attach
-to the stream at a known point, however slow the machine is.
+The lines are INTERVAL_S apart. With GATE_AT and GATE_FILE it waits after GATE_AT lines until GATE_FILE
+exists: a test can attach to the stream at a known point, however slow the machine is.
 """
 
 import os
-
 import signal
 import sys
 import time
