@@ -68,9 +68,12 @@ class Platform(Protocol):
         Only for a process that is the supervisor alone: every child it did not spawn counts as adopted."""
         ...
 
-    def kill_marked(self, select: EnvSelector, timeout_s: float) -> list[str]:
+    def kill_marked(
+        self, select: EnvSelector, timeout_s: float, required: Mapping[str, str] | None = None
+    ) -> list[str]:
         """Kill every other process whose environment `select` picks (our markers), wait up to
-        `timeout_s` for them to be gone; describe each kill. Blocking: call it in a thread."""
+        `timeout_s` for them to be gone; describe each kill. `required`: variables (name -> value) every
+        process `select` picks carries (a prefilter; `select` decides). Blocking: call it in a thread."""
         ...
 
     def reap_adopted(self) -> None:

@@ -157,8 +157,10 @@ class PosixPlatform:
         self.subreaper = True
         return True
 
-    def kill_marked(self, select: EnvSelector, timeout_s: float) -> list[str]:
-        return kill_marked(select, timeout_s)
+    def kill_marked(
+        self, select: EnvSelector, timeout_s: float, required: Mapping[str, str] | None = None
+    ) -> list[str]:
+        return kill_marked(select, timeout_s, required)
 
     def _adopted(self) -> list[psutil.Process]:
         """Our children that we did not spawn. Runs in a worker thread: a spawn that began before or
