@@ -82,7 +82,9 @@ def _owner_alive(owner: str) -> bool:
 async def kill_service_strays(platform: Platform, run_id: str, service: str) -> list[str]:
     select = partial(_of_service, run_id, service)
     required = {RUN_MARKER: run_id, SERVICE_MARKER: service}
-    return await anyio.to_thread.run_sync(platform.kill_marked, select, STRAY_KILL_WAIT_S, required)
+    # The markers alone decide: what an earlier scan of this service read need not be read again.
+    scan = partial(platform.kill_marked, select, STRAY_KILL_WAIT_S, required, incremental=True)
+    return await anyio.to_thread.run_sync(scan)
 
 
 async def kill_earlier_runs(platform: Platform, run_id: str, state_dir: Path) -> list[str]:

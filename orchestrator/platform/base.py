@@ -69,11 +69,14 @@ class Platform(Protocol):
         ...
 
     def kill_marked(
-        self, select: EnvSelector, timeout_s: float, required: Mapping[str, str] | None = None
+        self, select: EnvSelector, timeout_s: float, required: Mapping[str, str] | None = None,
+        *, incremental: bool = False,
     ) -> list[str]:
         """Kill every other process whose environment `select` picks (our markers), wait up to
         `timeout_s` for them to be gone; describe each kill. `required`: variables (name -> value) every
-        process `select` picks carries (a prefilter; `select` decides). Blocking: call it in a thread."""
+        process `select` picks carries (a prefilter; `select` decides). `incremental`: `select` judges the
+        environment alone, so the processes an earlier call with the same `required` read may be skipped
+        (platform/procenv.py says when). Blocking: call it in a thread."""
         ...
 
     def reap_adopted(self) -> None:

@@ -72,15 +72,18 @@ def same_process_alive(pid: int, started: float | None) -> bool:
     return status != psutil.STATUS_ZOMBIE and abs(now - started) < 0.01
 
 
-def kill_marked(select: EnvSelector, timeout_s: float, required: Mapping[str, str] | None = None) -> list[str]:
+def kill_marked(
+    select: EnvSelector, timeout_s: float, required: Mapping[str, str] | None = None, *, incremental: bool = False
+) -> list[str]:
     """Kill every process (not us, not our ancestors) whose environment `select` picks, and wait up to
     `timeout_s` for them to be gone; describe each kill. `required`: variables (name -> value) every
-    process `select` picks carries, which lets Linux skip the others unparsed (platform/procenv.py).
+    process `select` picks carries, which lets Linux skip the others unparsed; `incremental`: and the
+    processes an earlier scan with the same `required` already read (platform/procenv.py).
 
     Blocking: reads every process's environment (7 us each on Linux with `required`, 40 us without),
     so call it in a thread.
     """
-    victims = list(matching_processes(select, required or {}))
+    victims = list(matching_processes(select, required or {}, incremental=incremental))
     if victims:  # a supervisor started by a service of an older run: not its own victim
         me = psutil.Process()
         skip = {me.pid, *(p.pid for p in me.parents())}

@@ -158,9 +158,10 @@ class PosixPlatform:
         return True
 
     def kill_marked(
-        self, select: EnvSelector, timeout_s: float, required: Mapping[str, str] | None = None
+        self, select: EnvSelector, timeout_s: float, required: Mapping[str, str] | None = None,
+        *, incremental: bool = False,
     ) -> list[str]:
-        return kill_marked(select, timeout_s, required)
+        return kill_marked(select, timeout_s, required, incremental=incremental)
 
     def _adopted(self) -> list[psutil.Process]:
         """Our children that we did not spawn. Runs in a worker thread: a spawn that began before or

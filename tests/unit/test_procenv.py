@@ -6,15 +6,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from functools import partial
+from pathlib import Path
 
 import psutil
 import pytest
 
 from orchestrator.platform.common import kill_marked
-from orchestrator.platform.procenv import matching_processes
+from orchestrator.platform.procenv import FULL_SCAN_EVERY_S, _in_window, matching_processes
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process environments")
 
@@ -72,3 +74,54 @@ def test_kill_marked_kills_the_picked_ones_only(children: dict[str, subprocess.P
     assert len(killed) == 1 and f"pid {children['web'].pid} " in killed[0]
     assert not psutil.pid_exists(children["web"].pid)  # killed and reaped (it was our child)
     assert all(p.poll() is None for name, p in children.items() if name != "web")
+
+
+NS_LAST_PID = Path("/proc/sys/kernel/ns_last_pid")
+
+
+def _sleeper(env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    base = {k: v for k, v in os.environ.items() if k not in (RUN, SVC)}
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env={**base, **env})
+
+
+@pytest.mark.skipif(not NS_LAST_PID.exists(), reason="no pid allocator position to read: every scan is full")
+def test_an_incremental_scan_reads_only_the_processes_born_since_the_previous_one(run_id: str) -> None:
+    # A selector that changes its mind shows which processes a scan read: each is read by the first scan
+    # after its birth, then skipped until the next full scan (at most FULL_SCAN_EVERY_S later).
+    picking = [False]
+    required = {RUN: run_id, SVC: "web"}
+
+    def select(env: Mapping[str, str]) -> bool:
+        return picking[0] and _of(run_id, "web", env)
+
+    def scan() -> set[int]:
+        return {p.pid for p in matching_processes(select, required, incremental=True)}
+
+    old = _sleeper(required)
+    try:
+        assert scan() == set()  # the first scan of these markers is full: it reads `old`, picks nothing
+        picking[0] = True
+        new = _sleeper(required)
+        try:
+            assert scan() == {new.pid}  # `old` was read by the previous scan
+            deadline = time.monotonic() + FULL_SCAN_EVERY_S + 10
+            while (found := scan()) != {old.pid, new.pid}:
+                assert found == set() and time.monotonic() < deadline, found  # both read before
+                time.sleep(0.05)
+        finally:
+            new.kill()
+            new.wait()
+    finally:
+        old.kill()
+        old.wait()
+
+
+@pytest.mark.parametrize(("after", "upto", "inside", "outside"), [
+    (400, 600, [401, 500, 600], [200, 400, 601, 900]),
+    (32500, 600, [32501, 32767, 300, 500, 600], [601, 900, 32000, 32500]),  # the cursor went past pid_max
+])
+def test_the_window_of_pids_handed_out_since_a_scan(
+    after: int, upto: int, inside: list[int], outside: list[int]
+) -> None:
+    assert all(_in_window(pid, after, upto) for pid in inside)
+    assert not any(_in_window(pid, after, upto) for pid in outside)
