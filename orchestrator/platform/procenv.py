@@ -102,13 +102,12 @@ def _pids_holding(needles: list[bytes], key: frozenset[tuple[str, str]] | None) 
     except OSError:  # pragma: no cover - /proc vanished under us
         return found
     window = _window(key, clock, now) if key is not None else None
-    for name in names:
-        if not name.isdigit():
-            continue
-        if window is not None and not _in_window(int(name), *window):
-            continue
+    pids = [int(name) for name in names if name.isdigit()]
+    if window is not None:
+        pids = [pid for pid in pids if _in_window(pid, *window)]
+    for pid in pids:
         try:
-            fd = os.open(f"{_PROC}/{name}/environ", os.O_RDONLY)  # not inherited (PEP 446)
+            fd = os.open(f"{_PROC}/{pid}/environ", os.O_RDONLY)  # not inherited (PEP 446)
         except OSError:  # gone, or not ours to read
             continue
         try:
@@ -123,7 +122,7 @@ def _pids_holding(needles: list[bytes], key: frozenset[tuple[str, str]] | None) 
         finally:
             os.close(fd)
         if all(needle in data for needle in needles):
-            found.append(int(name))
+            found.append(pid)
     if key is not None and clock is not None:
         with _marks_lock:
             previous = _marks.get(key)
