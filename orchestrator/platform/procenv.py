@@ -13,19 +13,23 @@ so it was most of what a crash-looping service's restart cost over a shell loop 
 child (docs/benchmarks.md, issue 16).
 
 Rule: an incremental scan (a selector whose verdict depends on the environment alone: a service's
-strays) reads only the processes born since the previous scan with the same markers began, and a full
-scan comes at least once a second. Linux hands out pids in cyclic order, so a process born after that
-scan read `ns_last_pid` has a pid after it and up to the value read once the listing is done; the
-others were read then (and killed if picked). The window is void, and the scan full, when the pids may
-have gone round (the kernel's fork count since then, plus the tasks alive, nears `pid_max`), when
-/proc is another pid namespace's, or when a process chose its own pid (CRIU's set_tid: only the
-full scan, within the second, sees it). A crash loop then reads its own new child and whatever the
-machine started meanwhile, not all 224 processes: 0.3 ms a scan instead of 1.5 on the dev box.
+strays) reads only the processes born since the scan before the previous one with the same markers
+began, and a full scan comes at least once a second. Linux hands out pids in cyclic order, so a
+process born after that scan read `ns_last_pid` has a pid after it and up to the value read once the
+listing is done; the others were listed by one of the two scans since (and killed if picked). Two
+scans back, not one: a fork in flight when a scan reads `ns_last_pid` has its pid but is not yet in
+/proc, so that scan's listing can miss it; the next one cannot. The window is void, and the scan full,
+when the pids may have gone round (the kernel's fork count since then, plus the tasks alive, nears
+`pid_max`), when /proc is another pid namespace's, when a read failed for another reason than the
+process being gone or another user's, or when a process chose its own pid (CRIU's set_tid: only the
+full scan, within the second, sees it). A crash loop then reads its last two children and whatever
+the machine started meanwhile, not all 224 processes: 0.3-0.6 ms a scan instead of 1.5 on the dev box.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import threading
@@ -85,6 +89,7 @@ class _PidClock:
 class _Mark:
     full_at: float  # monotonic time of the last full scan with these markers
     clock: _PidClock  # read just before the last scan listed /proc
+    before: _PidClock | None  # the same, of the scan before it: where the next window starts
 
 
 _marks: dict[frozenset[tuple[str, str]], _Mark] = {}
@@ -102,13 +107,15 @@ def _pids_holding(needles: list[bytes], key: frozenset[tuple[str, str]] | None) 
     except OSError:  # pragma: no cover - /proc vanished under us
         return found
     window = _window(key, clock, now) if key is not None else None
+    complete = True  # every process listed was read, or is gone, or is not ours to read
     pids = [int(name) for name in names if name.isdigit()]
     if window is not None:
         pids = [pid for pid in pids if _in_window(pid, *window)]
     for pid in pids:
         try:
             fd = os.open(f"{_PROC}/{pid}/environ", os.O_RDONLY)  # not inherited (PEP 446)
-        except OSError:  # gone, or not ours to read
+        except OSError as exc:  # gone, or not ours to read
+            complete = complete and exc.errno in _EXPECTED
             continue
         try:
             data = os.read(fd, _CHUNK)
@@ -117,45 +124,49 @@ def _pids_holding(needles: list[bytes], key: frozenset[tuple[str, str]] | None) 
                 while chunk := os.read(fd, _CHUNK):
                     parts.append(chunk)
                 data = b"".join(parts)
-        except OSError:
+        except OSError as exc:
+            complete = complete and exc.errno in _EXPECTED
             continue
         finally:
             os.close(fd)
         if all(needle in data for needle in needles):
             found.append(pid)
-    if key is not None and clock is not None:
+    if key is not None:
         with _marks_lock:
-            previous = _marks.get(key)
-            full_at = previous.full_at if window is not None and previous is not None else now
-            _marks[key] = _Mark(full_at, clock)
+            previous = _marks.pop(key, None)
+            if clock is not None and complete:  # else the next scan is a full one
+                full_at = previous.full_at if window is not None and previous is not None else now
+                _marks[key] = _Mark(full_at, clock, previous.clock if previous is not None else None)
     return found
 
 
 def _window(key: frozenset[tuple[str, str]], clock: _PidClock | None, now: float) -> tuple[int, int] | None:
-    """(after, upto): the cyclic range of pids born since the previous scan with `key` began, or None
-    (read everything). Called once the listing is done, so every listed pid was handed out by `upto`."""
+    """(after, upto): the cyclic range of pids born since the scan before the previous one with `key`
+    began, or None (read everything). Called once the listing is done, so every listed pid was handed out by `upto`."""
     with _marks_lock:
         mark = _marks.get(key)
-    if clock is None or mark is None or now - mark.full_at >= FULL_SCAN_EVERY_S:
+    if clock is None or mark is None or mark.before is None or now - mark.full_at >= FULL_SCAN_EVERY_S:
         return None
+    start = mark.before
     pid_max = _read_int("/proc/sys/kernel/pid_max")
     upto = _read_int("/proc/sys/kernel/ns_last_pid")
     if pid_max is None or upto is None:
         return None
     # A cycle moves the cursor by a fork each plus the pids in use it skips: nowhere near pid_max.
-    if (clock.forks - mark.clock.forks) + max(clock.tasks, mark.clock.tasks) >= (pid_max - _RESERVED_PIDS) // 2:
+    if (clock.forks - start.forks) + max(clock.tasks, start.tasks) >= (pid_max - _RESERVED_PIDS) // 2:
         return None
-    return mark.clock.last_pid, upto
+    return start.last_pid, upto
 
 
 def _in_window(pid: int, after: int, upto: int) -> bool:
-    """`after` was handed out before the previous listing (which saw it), so it is not in the window."""
+    """`after` was handed out before a listing that saw it, so it is not in the window."""
     if after <= upto:
         return after < pid <= upto
     return pid > after or pid <= upto  # the cursor went past pid_max and started again
 
 
 _RESERVED_PIDS = 300  # kernel/pid.c: a wrapped cursor starts again here
+_EXPECTED = {errno.ENOENT, errno.ESRCH, errno.EACCES, errno.EPERM}  # gone, or another user's
 _same_namespace: bool | None = None
 
 

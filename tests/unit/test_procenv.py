@@ -99,11 +99,13 @@ def test_an_incremental_scan_reads_only_the_processes_born_since_the_previous_on
 
     old = _sleeper(required)
     try:
-        assert scan() == set()  # the first scan of these markers is full: it reads `old`, picks nothing
+        assert scan() == set()  # the first two scans of these markers are full: they read `old`, pick nothing
+        assert scan() == set()
         picking[0] = True
         new = _sleeper(required)
         try:
-            assert scan() == {new.pid}  # `old` was read by the previous scan
+            assert scan() == {new.pid}  # `old` was read by the previous scans
+            assert scan() == {new.pid}  # a window reaches two scans back: `new` is read once more
             deadline = time.monotonic() + FULL_SCAN_EVERY_S + 10
             while (found := scan()) != {old.pid, new.pid}:
                 assert found == set() and time.monotonic() < deadline, found  # both read before
