@@ -5,9 +5,14 @@ Rule: when a service's main process has exited and its group is gone, every proc
 that run's and that service's markers is killed before the exit counts (so a stop returns only when
 they are gone, and a restart never adds one more). At start, every process that carries this state
 directory's marker from another run, whose supervisor is gone, is killed before anything spawns,
-whatever children.json says. Reading every process's environment costs about 0.2 ms a process on
-Linux (median 77 ms for 417 processes on the 2-core dev box, 4 ms for 22), so it runs in a worker
-thread, once per exit of a service's main process and once at start.
+whatever children.json says. It runs in a worker thread, once per exit of a service's main process
+and once at start, and a restart waits for it (a stray may hold the port the next child binds).
+
+Each scan names the markers a victim must carry (`required`), so on Linux it reads every process's
+raw /proc environ and parses only those holding them (platform/procenv.py): 1.5 ms for 224 processes
+on the 2-core dev box, against 9.1 ms through psutil's environ() of each (77 ms for 417 processes
+measured earlier, under load). With psutil, a crash-looping service's restart cost 12 ms over a shell
+loop respawning the same child; the scan was most of it (docs/benchmarks.md, issue 16).
 """
 
 from __future__ import annotations
@@ -76,9 +81,13 @@ def _owner_alive(owner: str) -> bool:
 
 async def kill_service_strays(platform: Platform, run_id: str, service: str) -> list[str]:
     select = partial(_of_service, run_id, service)
-    return await anyio.to_thread.run_sync(platform.kill_marked, select, STRAY_KILL_WAIT_S)
+    required = {RUN_MARKER: run_id, SERVICE_MARKER: service}
+    # The markers alone decide: what an earlier scan of this service read need not be read again.
+    scan = partial(platform.kill_marked, select, STRAY_KILL_WAIT_S, required, incremental=True)
+    return await anyio.to_thread.run_sync(scan)
 
 
 async def kill_earlier_runs(platform: Platform, run_id: str, state_dir: Path) -> list[str]:
-    return await anyio.to_thread.run_sync(platform.kill_marked, _EarlierRuns(run_id, state_dir),
-                                          STRAY_KILL_WAIT_S)
+    select = _EarlierRuns(run_id, state_dir)
+    return await anyio.to_thread.run_sync(platform.kill_marked, select, STRAY_KILL_WAIT_S,
+                                          {STATE_MARKER: select.state_dir})

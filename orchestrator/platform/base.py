@@ -68,9 +68,15 @@ class Platform(Protocol):
         Only for a process that is the supervisor alone: every child it did not spawn counts as adopted."""
         ...
 
-    def kill_marked(self, select: EnvSelector, timeout_s: float) -> list[str]:
+    def kill_marked(
+        self, select: EnvSelector, timeout_s: float, required: Mapping[str, str] | None = None,
+        *, incremental: bool = False,
+    ) -> list[str]:
         """Kill every other process whose environment `select` picks (our markers), wait up to
-        `timeout_s` for them to be gone; describe each kill. Blocking: call it in a thread."""
+        `timeout_s` for them to be gone; describe each kill. `required`: variables (name -> value) every
+        process `select` picks carries (a prefilter; `select` decides). `incremental`: `select` judges the
+        environment alone, so the processes an earlier call with the same `required` read may be skipped
+        (platform/procenv.py says when). Blocking: call it in a thread."""
         ...
 
     def reap_adopted(self) -> None:

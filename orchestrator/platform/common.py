@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Mapping
 
 import psutil
 
 from orchestrator.platform.base import EnvSelector
+from orchestrator.platform.procenv import matching_processes
 
 __all__ = [
     "OWNER_MARKER",
@@ -70,19 +72,22 @@ def same_process_alive(pid: int, started: float | None) -> bool:
     return status != psutil.STATUS_ZOMBIE and abs(now - started) < 0.01
 
 
-def kill_marked(select: EnvSelector, timeout_s: float) -> list[str]:
+def kill_marked(
+    select: EnvSelector, timeout_s: float, required: Mapping[str, str] | None = None, *, incremental: bool = False
+) -> list[str]:
     """Kill every process (not us, not our ancestors) whose environment `select` picks, and wait up to
-    `timeout_s` for them to be gone; describe each kill.
+    `timeout_s` for them to be gone; describe each kill. `required`: variables (name -> value) every
+    process `select` picks carries, which lets Linux skip the others unparsed; `incremental`: and the
+    processes an earlier scan with the same `required` already read (platform/procenv.py).
 
-    Blocking: reads every process's environment (about 0.2 ms each on Linux), so call it in a thread.
+    Blocking: reads every process's environment (7 us each on Linux with `required`, 40 us without),
+    so call it in a thread.
     """
-    me = psutil.Process()
-    skip = {me.pid, *(p.pid for p in me.parents())}  # a supervisor started by a service of an older run
-    victims = []
-    for proc in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, OSError):
-            if proc.pid not in skip and select(proc.environ()):
-                victims.append(proc)
+    victims = list(matching_processes(select, required or {}, incremental=incremental))
+    if victims:  # a supervisor started by a service of an older run: not its own victim
+        me = psutil.Process()
+        skip = {me.pid, *(p.pid for p in me.parents())}
+        victims = [p for p in victims if p.pid not in skip]
     return kill_and_wait(victims, timeout_s)
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import anyio
 import psutil
@@ -91,8 +92,46 @@ class PipeSource:
             os.close(fd)
 
 
+class _Exit(Protocol):
+    """How a child's exit reaches us: asyncio's Process, or a PidfdExit."""
+
+    @property
+    def pid(self) -> int: ...
+
+    async def wait(self) -> int: ...
+
+
+class PidfdExit:
+    """A child reaped on the event loop when its pidfd turns readable (Linux 5.3+).
+
+    asyncio's own way on Python 3.11 (ThreadedChildWatcher) starts a thread per child, which blocks
+    in waitpid() and hands the exit to the loop; `Thread.start()` waits until that thread runs,
+    inside the spawn. See PosixPlatform.spawn for what it cost."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], pidfd: int) -> None:
+        self.pid = popen.pid
+        self._popen = popen
+        self._pidfd: int | None = pidfd
+        self._done = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(pidfd, self._reap)
+
+    def _reap(self) -> None:
+        if self._pidfd is not None:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        self._popen.wait()  # readable: the child has exited, so this only collects its status
+        self._done.set()
+
+    async def wait(self) -> int:
+        await self._done.wait()
+        rc = self._popen.returncode
+        return rc if rc is not None else 255
+
+
 class PosixChild:
-    def __init__(self, proc: asyncio.subprocess.Process, stdout: PipeSource, stderr: PipeSource,
+    def __init__(self, proc: _Exit, stdout: PipeSource, stderr: PipeSource,
                  on_exit: Callable[[int], None] = lambda pid: None) -> None:
         self.pid = proc.pid
         self._proc = proc
@@ -158,14 +197,27 @@ def _find_setpriv() -> str | None:
     return path if "--pdeathsig" in usage else None
 
 
+def _pidfd_works() -> bool:
+    """Linux 5.3+ (and no seccomp filter refusing it)."""
+    if not hasattr(os, "pidfd_open"):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    return True
+
+
 class PosixPlatform:
     name = "posix"
 
-    def __init__(self) -> None:
+    def __init__(self, *, pidfd: bool | None = None) -> None:
+        """`pidfd`: reap children through pidfds (None: where the kernel has them), else asyncio's way."""
         self._prctl = _load_prctl()
         self._malloc_trim = _load_malloc_trim()
         self._reset = [getattr(signal, n) for n in _RESET_SIGNALS if hasattr(signal, n)]
         self._setpriv = _find_setpriv() if self._prctl is not None else None
+        self._pidfd = _pidfd_works() if pidfd is None else pidfd
         # Our own children (asyncio waits for them) as against orphans re-parented to us as subreaper.
         self._own: set[int] = set()
         self._spawning = 0  # a spawn in flight has a child whose pid we do not know yet
@@ -181,8 +233,11 @@ class PosixPlatform:
         self.subreaper = True
         return True
 
-    def kill_marked(self, select: EnvSelector, timeout_s: float) -> list[str]:
-        return kill_marked(select, timeout_s)
+    def kill_marked(
+        self, select: EnvSelector, timeout_s: float, required: Mapping[str, str] | None = None,
+        *, incremental: bool = False,
+    ) -> list[str]:
+        return kill_marked(select, timeout_s, required, incremental=incremental)
 
     def _adopted(self) -> list[psutil.Process]:
         """Our children that we did not spawn. Runs in a worker thread: a spawn that began before or
@@ -238,6 +293,11 @@ class PosixPlatform:
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
     async def spawn(self, argv: Sequence[str], *, cwd: str | None, env: Mapping[str, str]) -> PosixChild:
+        """Start the child (vfork through setpriv, see `_launch`) and watch its exit through a pidfd on
+        the loop where the kernel has them. A crash loop under `orchestrator run` on the loaded 2-core
+        box (bash child, 300 restarts, 5 rounds side by side): 4.0 ms over a bash respawn loop against
+        4.4 ms with asyncio's watcher thread, and 4.9 against 5.4 ms of the supervisor's CPU a restart.
+        setpriv's extra exec measured 0.6 ms in the same way (within the noise): it stays."""
         _check_spawnable(argv, cwd, env)
         launch, preexec = self._launch(argv)
         out_r, out_w = _pipe()
@@ -245,16 +305,23 @@ class PosixPlatform:
         self._spawning += 1
         self._spawn_seq += 1
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *launch,
-                stdin=subprocess.DEVNULL,
-                stdout=out_w,
-                stderr=err_w,
-                cwd=cwd,
-                env=dict(env),
-                start_new_session=True,  # own group: a console Ctrl+C reaches us alone
-                preexec_fn=preexec,  # SIGPIPE is restored by subprocess itself (restore_signals)
-            )
+            proc: _Exit
+            options: dict[str, Any] = {
+                "stdin": subprocess.DEVNULL, "stdout": out_w, "stderr": err_w, "cwd": cwd, "env": dict(env),
+                "start_new_session": True,  # own group: a console Ctrl+C reaches us alone
+                "preexec_fn": preexec,  # SIGPIPE is restored by subprocess itself (restore_signals)
+            }
+            if self._pidfd:
+                popen = subprocess.Popen(launch, **options)
+                try:
+                    pidfd = os.pidfd_open(popen.pid)
+                except OSError:  # out of file descriptors: a child we could not wait for is not started
+                    popen.kill()
+                    popen.wait()
+                    raise
+                proc = PidfdExit(popen, pidfd)
+            else:
+                proc = await asyncio.create_subprocess_exec(*launch, **options)
         except OSError as exc:
             for fd in (out_r, err_r):
                 os.close(fd)

@@ -191,7 +191,10 @@ class WindowsPlatform:
     def become_subreaper(self) -> bool:
         return False  # no such thing here: each child's Job Object already holds its whole tree
 
-    def kill_marked(self, select: EnvSelector, timeout_s: float) -> list[str]:
+    def kill_marked(
+        self, select: EnvSelector, timeout_s: float, required: Mapping[str, str] | None = None,
+        *, incremental: bool = False,
+    ) -> list[str]:
         # Nothing to find: a child's job holds its whole tree and ends with it (and with us). Reading
         # every process's environment here means reading each one's PEB: not worth it for nothing.
         return []

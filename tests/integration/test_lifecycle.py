@@ -51,6 +51,24 @@ async def test_crash_loop_reaches_fatal_after_exactly_attempts_restarts_with_coo
         assert out.count("exit_with 3") == 4
 
 
+async def test_a_restart_at_once_records_its_events_after_the_spawn_in_order(tmp_path: Path) -> None:
+    # The next child does not wait for the records of the exit that restarts it (runner.feed).
+    svc = service("blink", child("exit_with.py", 0), policy="always", attempts=2, start_period_s=0.0)
+    async with running(config(tmp_path, svc)) as sup:
+        runner = sup.runner("blink")
+        seen: list[tuple[str, str, object, int | None]] = []  # kind, to_state, pid field, the runner's child
+        sup.events.add_listener(lambda e: seen.append((e.kind, str(e.fields.get("to_state")), e.fields.get("pid"),
+                                                       runner.child.pid if runner.child else None)))
+        await wait_for(lambda: sup.status("blink").state == "fatal", 10, "fatal")
+    running_pids = [pid for kind, to, pid, _ in seen if kind == "state_changed" and to == "running"]
+    exits = [i for i, (kind, _, _, _) in enumerate(seen) if kind == "restart"]
+    assert len(exits) == 2 and len(running_pids) == 3, seen
+    for i, new in zip(exits, running_pids[1:], strict=True):
+        # exit -> starting, the restart, the new pid running: each recorded once the new child was spawned
+        assert seen[i - 1:i + 2] == [("state_changed", "starting", None, new), ("restart", "None", None, new),
+                                     ("state_changed", "running", new, new)], seen
+
+
 async def test_policy_never_leaves_exited_and_always_restarts_clean_exits(tmp_path: Path) -> None:
     never = service("never", child("exit_with.py", 1, 0.3), policy="never", start_period_s=0.05)
     always = service("always", child("exit_with.py", 0, 0.1), policy="always", attempts=2, start_period_s=0.05)
