@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.support.helpers import CHILDREN, free_port
 
@@ -22,6 +23,22 @@ SCRIPT = """
 import atexit, json, runpy, sys
 out = sys.argv.pop(1)
 atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+sys.argv[0] = "orchestrator"
+runpy.run_module("orchestrator", run_name="__main__", alter_sys=True)
+"""
+# For `run`, which a test ends from outside: on Windows that is TerminateProcess, and no atexit hook
+# runs. So a thread writes {"at": time, "modules": [...]} every 50 ms (list() of a dict is atomic).
+RUN_SCRIPT = """
+import json, os, runpy, sys, threading, time
+out = sys.argv.pop(1)
+def dump():
+    while True:
+        text = json.dumps({"at": time.time(), "modules": sorted(list(sys.modules))})
+        with open(out + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(out + ".tmp", out)
+        time.sleep(0.05)
+threading.Thread(target=dump, daemon=True).start()
 sys.argv[0] = "orchestrator"
 runpy.run_module("orchestrator", run_name="__main__", alter_sys=True)
 """
@@ -43,7 +60,7 @@ def _modules(out: Path, *args: str, cwd: Path) -> set[str]:
 def _run_until(tmp: Path, cfg: Path, done: str) -> set[str]:
     """`orchestrator run` until `orchestrator status` prints `done`; then SIGTERM; its sys.modules."""
     out = tmp / "run-modules.json"
-    with subprocess.Popen([PY, "-c", SCRIPT, str(out), "run", "-c", str(cfg)], cwd=tmp,
+    with subprocess.Popen([PY, "-c", RUN_SCRIPT, str(out), "run", "-c", str(cfg)], cwd=tmp,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
         try:
             deadline = time.monotonic() + 40
@@ -51,10 +68,19 @@ def _run_until(tmp: Path, cfg: Path, done: str) -> set[str]:
                                              capture_output=True, text=True, timeout=30).stdout:
                 assert time.monotonic() < deadline, f"never saw {done!r} in status"
                 time.sleep(0.1)
+            seen_at = time.time()
+            while True:  # a dump written after status said `done`
+                dump: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {"at": 0}
+                if dump["at"] > seen_at:
+                    break
+                assert time.monotonic() < deadline + 10, "the run stopped writing its module list"
+                time.sleep(0.05)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
-    return set(json.loads(out.read_text()))
+            proc.send_signal(signal.SIGTERM)  # Windows: TerminateProcess
+            code = proc.wait(timeout=30)
+        if sys.platform != "win32":
+            assert code == 0  # a graceful stop: nothing above broke the run
+    return set(dump["modules"])
 
 
 def test_run_without_probes_or_comfy_never_imports_httpx(tmp_path: Path) -> None:
