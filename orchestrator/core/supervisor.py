@@ -241,10 +241,11 @@ class Supervisor:
         """`sample=False`: the figures as they are, without asking for a fresher sample (the live feed)."""
         if sample:
             self.resources.want()
-        return [self._status_of(r) for r in self.runners.values()]
+        now = anyio.current_time()  # once: 100 services made it 7% of a status answer's time (py-spy)
+        return [self._status_of(r, now) for r in self.runners.values()]
 
-    def _status_of(self, runner: ServiceRunner) -> ServiceStatus:
-        return _status_of(runner, self._waiting(runner))
+    def _status_of(self, runner: ServiceRunner, now: float | None = None) -> ServiceStatus:
+        return _status_of(runner, self._waiting(runner), now)
 
     def _waiting(self, runner: ServiceRunner) -> str | None:
         """Why a start is held, naming only the conditions still unmet and where each one stands."""
@@ -418,9 +419,11 @@ def _stop_budget(runner: ServiceRunner) -> float:
     return runner.spec.stop.timeout_s + KILL_WAIT_S + strays + PIPE_DRAIN_S + GROUP_POLL_S * 10 + 5.0
 
 
-def _status_of(runner: ServiceRunner, waiting: str | None = None) -> ServiceStatus:
+def _status_of(runner: ServiceRunner, waiting: str | None = None, now: float | None = None) -> ServiceStatus:
+    """`now`: anyio.current_time(), passed in by a caller that builds many (it is not free)."""
     m = runner.machine
-    now = anyio.current_time()
+    if now is None:
+        now = anyio.current_time()
     alive = m.state in ALIVE_STATES and m.spawned_at is not None
     # Draining is not a machine state: the child runs on while the supervisor waits for its queue.
     draining = runner.draining if m.state is ProcessState.RUNNING else None
