@@ -60,14 +60,20 @@ class Peer:
     def wait_ready(self, timeout: float = 30.0) -> None:
         raise NotImplementedError
 
-    def start_argv(self, names: list[str]) -> list[str]:
+    status_verb = "status"  # the CLI's word for the table of every program
+
+    def ctl(self, *args: str) -> list[str]:
+        """The argv of the manager's own CLI with these arguments."""
         raise NotImplementedError
+
+    def start_argv(self, names: list[str]) -> list[str]:
+        return self.ctl("start", *names)
 
     def status_argv(self) -> list[str]:
-        raise NotImplementedError
+        return self.ctl(self.status_verb)
 
     def stop_argv(self, name: str) -> list[str]:
-        raise NotImplementedError
+        return self.ctl("stop", name)
 
     def log_files(self, name: str) -> list[Path]:
         """Every file holding `name`'s stdout, oldest first."""
@@ -128,17 +134,8 @@ class Orchestrator(Peer):
                 time.sleep(0.01)
         raise RuntimeError("orchestrator did not answer")
 
-    def _cli(self, *args: str) -> list[str]:
+    def ctl(self, *args: str) -> list[str]:
         return [PY, "-m", "orchestrator", *args, "-c", str(self.run_dir / "supervisor.yaml")]
-
-    def start_argv(self, names: list[str]) -> list[str]:
-        return self._cli("start", *names)
-
-    def status_argv(self) -> list[str]:
-        return self._cli("status")
-
-    def stop_argv(self, name: str) -> list[str]:
-        return self._cli("stop", name)
 
     def log_files(self, name: str) -> list[Path]:
         return _rotated(self.run_dir / "logs" / f"{name}-stdout.log")
@@ -184,17 +181,8 @@ class Supervisord(Peer):
             time.sleep(0.01)
         raise RuntimeError("supervisord did not answer")
 
-    def _ctl(self, *args: str) -> list[str]:
+    def ctl(self, *args: str) -> list[str]:
         return [str(self.exe.parent / "supervisorctl"), "-c", str(self.run_dir / "supervisord.conf"), *args]
-
-    def start_argv(self, names: list[str]) -> list[str]:
-        return self._ctl("start", *names)
-
-    def status_argv(self) -> list[str]:
-        return self._ctl("status")
-
-    def stop_argv(self, name: str) -> list[str]:
-        return self._ctl("stop", name)
 
     def log_files(self, name: str) -> list[Path]:
         return _rotated(self.run_dir / f"{name}-stdout.log")
@@ -215,11 +203,7 @@ class Pm2(Peer):
 
     def launch(self, run_dir: Path, progs: list[Prog], *, wait: bool = True) -> None:
         self.run_dir = run_dir
-        apps = [{"name": p.name, "script": p.argv[0], "args": list(p.argv[1:]), "interpreter": "none",
-                 "autorestart": p.restart, "restart_delay": 0, "min_uptime": 0, "max_restarts": 100000,
-                 "kill_timeout": int(p.stop_timeout_s * 1000), "out_file": str(run_dir / f"{p.name}-stdout.log"),
-                 "error_file": str(run_dir / f"{p.name}-stderr.log"), "merge_logs": True, "cwd": str(run_dir)}
-                for p in progs if p.autostart]
+        apps = [self._app(p) for p in progs if p.autostart]
         self.later = {p.name: p for p in progs if not p.autostart}
         (run_dir / "eco.json").write_text(json.dumps({"apps": apps}))
         argv = [str(self.exe), "start", str(run_dir / "eco.json")] if apps else [str(self.exe), "ping"]
@@ -232,21 +216,24 @@ class Pm2(Peer):
         assert self.proc is not None
         self.proc.wait(timeout)
 
+    def _app(self, p: Prog) -> dict[str, object]:
+        """One program as a PM2 ecosystem app."""
+        return {"name": p.name, "script": p.argv[0], "args": list(p.argv[1:]), "interpreter": "none",
+                "autorestart": p.restart, "restart_delay": 0, "min_uptime": 0, "max_restarts": 100000,
+                "kill_timeout": int(p.stop_timeout_s * 1000), "out_file": str(self.run_dir / f"{p.name}-stdout.log"),
+                "error_file": str(self.run_dir / f"{p.name}-stderr.log"), "merge_logs": True,
+                "cwd": str(self.run_dir)}
+
+    status_verb = "ls"
+
+    def ctl(self, *args: str) -> list[str]:
+        return ["env", f"PM2_HOME={self.run_dir / 'pm2home'}", str(self.exe), *args]
+
     def start_argv(self, names: list[str]) -> list[str]:
-        apps = [p for n, p in self.later.items() if n in names]
+        """The programs not started at launch come from a second ecosystem file."""
         path = self.run_dir / "eco-later.json"
-        path.write_text(json.dumps({"apps": [
-            {"name": p.name, "script": p.argv[0], "args": list(p.argv[1:]), "interpreter": "none",
-             "autorestart": p.restart, "kill_timeout": int(p.stop_timeout_s * 1000),
-             "out_file": str(self.run_dir / f"{p.name}-stdout.log"), "merge_logs": True,
-             "error_file": str(self.run_dir / f"{p.name}-stderr.log"), "cwd": str(self.run_dir)} for p in apps]}))
-        return ["env", f"PM2_HOME={self.run_dir / 'pm2home'}", str(self.exe), "start", str(path)]
-
-    def status_argv(self) -> list[str]:
-        return ["env", f"PM2_HOME={self.run_dir / 'pm2home'}", str(self.exe), "ls"]
-
-    def stop_argv(self, name: str) -> list[str]:
-        return ["env", f"PM2_HOME={self.run_dir / 'pm2home'}", str(self.exe), "stop", name]
+        path.write_text(json.dumps({"apps": [self._app(p) for n, p in self.later.items() if n in names]}))
+        return self.ctl("start", str(path))
 
     def log_files(self, name: str) -> list[Path]:
         return _rotated(self.run_dir / f"{name}-stdout.log")

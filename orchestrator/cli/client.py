@@ -203,13 +203,13 @@ def _read_reply(sock: socket.socket) -> _Reply:
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    status = int(parts[1])
+    status, reason = int(parts[1]), parts[2] if len(parts) > 2 else ""
     if status in (204, 304):
-        return _Reply(status, parts[2] if len(parts) > 2 else "", headers, b"")  # no body, by definition
+        return _Reply(status, reason, headers, b"")  # no body, by definition
     if "chunked" in headers.get("transfer-encoding", "").lower():
         while (whole := _dechunk(body)) is None:
             body += _recv(sock)
-        return _Reply(status, parts[2] if len(parts) > 2 else "", headers, whole)
+        return _Reply(status, reason, headers, whole)
     if "content-length" in headers:
         size = int(headers["content-length"])
         while len(body) < size:
@@ -218,7 +218,7 @@ def _read_reply(sock: socket.socket) -> _Reply:
     else:
         while chunk := sock.recv(1 << 16):
             body += chunk
-    return _Reply(status, parts[2] if len(parts) > 2 else "", headers, bytes(body))
+    return _Reply(status, reason, headers, bytes(body))
 
 
 def _recv(sock: socket.socket) -> bytes:

@@ -154,11 +154,8 @@ def _plain_scan(lines: list[str]) -> dict[str, Any]:
         block = []
         if key in ("api", "state_dir"):
             top[key] = value
-        elif value and value[0] in "&*!%@`":
-            raise _NotPlain  # an anchor, alias or tag: what it means is YAML's business
         else:
-            if value and value[0] in "{[\"'":
-                _closed(value)  # one-line flow or quoted: none of its lines can reach column 0
+            _unread(value)
             top[key] = None  # not read; recorded to see a duplicate
     _close(top, key, block)
     return {k: top[k] for k in ("api", "state_dir") if k in top}
@@ -214,12 +211,17 @@ def _plain_api(value: str, block: list[str]) -> dict[str, Any] | None:
         if last in ("listen", "token"):
             api[last] = _plain_scalar(raw, flow=False)
         else:
-            api[last] = None  # not read; its value only has to end where YAML's would
-            if raw and raw[0] in "&*!%@`":
-                raise _NotPlain
-            if raw and raw[0] in "{[\"'":
-                _closed(raw)
+            _unread(raw)
+            api[last] = None  # not read; recorded to see a duplicate
     return api
+
+
+def _unread(value: str) -> None:
+    """A value we do not read only has to end where YAML's would: _NotPlain if it may not."""
+    if value and value[0] in "&*!%@`":
+        raise _NotPlain  # an anchor, alias or tag: what it means is YAML's business
+    if value and value[0] in "{[\"'":
+        _closed(value)  # one-line flow or quoted: none of its lines can reach column 0
 
 
 def _plain_scalar(value: str, *, flow: bool) -> str | None:

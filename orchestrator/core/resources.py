@@ -76,11 +76,10 @@ def sample_roots(roots: Mapping[str, int]) -> dict[str, ResourceUsage]:
     out: dict[str, ResourceUsage] = {}
     for name, root in roots.items():
         try:
-            one = _process_usage(psutil.Process(root))
+            alone = {root: psutil.Process(root)}
         except psutil.Error:
-            one = None
-        out[name] = ResourceUsage(root) if one is None else ResourceUsage(
-            root, 1, one[0], round(one[1], 1), round(one[2], 2), tuple(sorted(one[3])))
+            alone = {}
+        out[name] = _tree_usage(root, alone, {})  # a tree of one: no children listed
     return out
 
 

@@ -34,23 +34,22 @@ _PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h, Linux 3.4+
 _RESET_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGPIPE", "SIGUSR1", "SIGUSR2")
 
 
-def _load_prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
+def _libc_function(name: str) -> Callable[..., int] | None:
+    """A function of the C library this process runs on, or None where it has none by that name."""
     try:
-        fn: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+        fn: Callable[..., int] = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):  # pragma: no cover - exotic libc
         return None
     return fn
 
 
-def _load_malloc_trim() -> Callable[[int], int] | None:
+def _load_prctl() -> Callable[..., int] | None:
+    return _libc_function("prctl") if sys.platform.startswith("linux") else None
+
+
+def _load_malloc_trim() -> Callable[..., int] | None:
     """glibc's malloc_trim, or None (musl, macOS: nothing to call)."""
-    try:
-        fn: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    return fn
+    return _libc_function("malloc_trim")
 
 
 class PipeSource:
